@@ -1,0 +1,3 @@
+"""hostmedic: cloud-server troubleshooting runbooks turned into one command."""
+
+__version__ = "0.1.0"

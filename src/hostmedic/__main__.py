@@ -1,0 +1,5 @@
+"""Allow ``python -m hostmedic``."""
+
+from hostmedic.cli import main
+
+main()

@@ -1,0 +1,300 @@
+"""The bandwidth ledger: turns socket counters and captured datagrams into per-flow,
+per-process, per-remote and per-interface traffic with iftop's 2 s / 10 s / 40 s windows.
+
+Pure: no I/O and no clock. The monitor (collectors/bandwidth.py) reads the machine and
+feeds one *tick* at a time. TCP bytes come from tcp_info (exact, kernel-kept), turned into
+IP-level bytes by adding one IP + TCP header per segment; UDP/ICMP bytes come from
+captured packets, which already carry IP lengths. Whatever the interfaces counted and no
+flow explains lands in an explicit *unattributed* bucket instead of being hidden.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from hostmedic.facts.bandwidth import FlowKey, Rates, Traffic
+
+WINDOWS_S = (2.0, 10.0, 40.0)
+FLOW_IDLE_EVICT_S = 60.0
+SERIES_IDLE_EVICT_S = 600.0
+IPV4_HEADER_BYTES = 20
+IPV6_HEADER_BYTES = 40
+TCP_HEADER_BYTES = 20
+TCP_TIMESTAMP_OPTION_BYTES = 12
+
+
+def tcp_ip_traffic(
+    *,
+    family: int,
+    bytes_sent: int,
+    bytes_received: int,
+    segs_out: int,
+    segs_in: int,
+    has_timestamps: bool,
+) -> Traffic:
+    """IP-level traffic of one TCP socket from its tcp_info payload and segment counters.
+
+    tcp_info counts payload; every segment on the wire also carries an IP header and a TCP
+    header (32 bytes with the timestamp option, which Linux negotiates by default).
+    """
+    ip_header = IPV6_HEADER_BYTES if family == socket.AF_INET6 else IPV4_HEADER_BYTES
+    tcp_header = TCP_HEADER_BYTES + (TCP_TIMESTAMP_OPTION_BYTES if has_timestamps else 0)
+    per_segment = ip_header + tcp_header
+    return Traffic(
+        tx_bytes=bytes_sent + segs_out * per_segment,
+        rx_bytes=bytes_received + segs_in * per_segment,
+        tx_packets=segs_out,
+        rx_packets=segs_in,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TcpSample:
+    """Cumulative counters of one TCP socket at one read (live dump or destroy event)."""
+
+    cookie: int
+    netns_inode: int
+    local_ip: str
+    local_port: int
+    remote_ip: str
+    remote_port: int
+    inode: int
+    traffic: Traffic
+
+
+class TcpDeltaTracker:
+    """Remembers each socket's last counters (by cookie) and yields what is new.
+
+    The first update is a baseline: sockets already open then count only from now on.
+    A socket first seen later was born after the previous read, so all of its bytes
+    belong to the window. Closed sockets (destroy events) give their final counters once.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, Traffic] = {}
+        self._baselined = False
+
+    def update(
+        self, live: Iterable[TcpSample], closed: Iterable[TcpSample] = ()
+    ) -> list[tuple[TcpSample, Traffic]]:
+        deltas: list[tuple[TcpSample, Traffic]] = []
+        seen: dict[int, Traffic] = {}
+        for sample in live:
+            before = self._last.get(sample.cookie)
+            seen[sample.cookie] = sample.traffic
+            if before is None and not self._baselined:
+                continue
+            delta = sample.traffic - (before or Traffic())
+            if not delta.is_zero:
+                deltas.append((sample, delta))
+        for sample in closed:
+            before = seen.pop(sample.cookie, None) or self._last.get(sample.cookie)
+            if before is None and not self._baselined:
+                continue
+            delta = sample.traffic - (before or Traffic())
+            if delta.tx_bytes > 0 or delta.rx_bytes > 0:
+                deltas.append((sample, delta))
+        self._last = seen
+        self._baselined = True
+        return deltas
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """Captured non-TCP packets of one direction of one flow during one tick."""
+
+    interface: str | None
+    outgoing: bool
+    protocol: str
+    src_ip: str
+    src_port: int
+    dst_ip: str
+    dst_port: int
+    packets: int
+    ip_bytes: int
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return (self.src_ip, self.src_port) if self.outgoing else (self.dst_ip, self.dst_port)
+
+    @property
+    def remote(self) -> tuple[str, int]:
+        return (self.dst_ip, self.dst_port) if self.outgoing else (self.src_ip, self.src_port)
+
+    @property
+    def traffic(self) -> Traffic:
+        if self.outgoing:
+            return Traffic(tx_bytes=self.ip_bytes, tx_packets=self.packets)
+        return Traffic(rx_bytes=self.ip_bytes, rx_packets=self.packets)
+
+
+@dataclass(frozen=True, slots=True)
+class UdpBinding:
+    """A UDP socket as the kernel lists it: local address, peer when connected, inode."""
+
+    netns_inode: int
+    local_ip: str
+    local_port: int
+    remote_ip: str
+    remote_port: int
+    inode: int
+
+
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+class UdpSocketIndex:
+    """Finds the socket a UDP datagram belongs to, the way the kernel would deliver it:
+    a connected socket matching both ends first, then a socket bound to the local port
+    on that address, then one bound to the wildcard address."""
+
+    def __init__(self, bindings: Iterable[UdpBinding]) -> None:
+        self._connected: dict[tuple[str, int, str, int], UdpBinding] = {}
+        self._bound: dict[tuple[str, int], UdpBinding] = {}
+        for b in bindings:
+            if b.remote_port:
+                self._connected[(b.local_ip, b.local_port, b.remote_ip, b.remote_port)] = b
+            else:
+                self._bound.setdefault((b.local_ip, b.local_port), b)
+
+    def find(self, local: tuple[str, int], remote: tuple[str, int]) -> UdpBinding | None:
+        hit = self._connected.get((*local, *remote)) or self._bound.get(local)
+        if hit is None:
+            for wildcard in _WILDCARDS:
+                hit = self._bound.get((wildcard, local[1]))
+                if hit is not None:
+                    break
+        return hit
+
+
+class Series:
+    """One row's history: cumulative traffic, the last 40 s of ticks, and the peak."""
+
+    __slots__ = ("cumulative", "last_active_s", "peak_rx", "peak_tx", "ticks")
+
+    def __init__(self) -> None:
+        self.cumulative = Traffic()
+        self.ticks: deque[tuple[float, Traffic]] = deque()
+        self.peak_tx = 0.0
+        self.peak_rx = 0.0
+        self.last_active_s = 0.0
+
+    def add(self, time_s: float, delta: Traffic) -> None:
+        self.cumulative = self.cumulative + delta
+        if self.ticks and self.ticks[-1][0] == time_s:
+            self.ticks[-1] = (time_s, self.ticks[-1][1] + delta)
+        else:
+            self.ticks.append((time_s, delta))
+        self.last_active_s = time_s
+
+    def trim(self, now_s: float) -> None:
+        horizon = now_s - WINDOWS_S[-1]
+        while self.ticks and self.ticks[0][0] <= horizon:
+            self.ticks.popleft()
+
+    def window(self, now_s: float, span_s: float) -> Traffic:
+        total = Traffic()
+        for t, delta in reversed(self.ticks):
+            if t <= now_s - span_s:
+                break
+            total = total + delta
+        return total
+
+    def rates(self, now_s: float, elapsed_s: float) -> Rates:
+        values: list[float] = []
+        for span in WINDOWS_S:
+            divisor = max(min(span, elapsed_s), 1e-9)
+            w = self.window(now_s, span)
+            values += [w.tx_bytes / divisor, w.rx_bytes / divisor]
+        return Rates(*values, self.peak_tx, self.peak_rx)
+
+    def update_peak(self, now_s: float, elapsed_s: float) -> None:
+        divisor = max(min(WINDOWS_S[0], elapsed_s), 1e-9)
+        w = self.window(now_s, WINDOWS_S[0])
+        self.peak_tx = max(self.peak_tx, w.tx_bytes / divisor)
+        self.peak_rx = max(self.peak_rx, w.rx_bytes / divisor)
+
+
+OwnerLookup = Callable[[TcpSample], int | None]
+
+
+class Ledger:
+    """Accumulates attributed traffic per flow, process, remote and interface."""
+
+    def __init__(self, start_s: float) -> None:
+        self.start_s = start_s
+        self.now_s = start_s
+        self.flows: dict[FlowKey, Series] = {}
+        self.processes: dict[tuple[int | None, int], Series] = {}
+        self.remotes: dict[str, Series] = {}
+        self.interfaces: dict[str, Series] = {}
+        self.unattributed: dict[str, Series] = {}
+        self._interface_last: dict[str, Traffic] = {}
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.now_s - self.start_s
+
+    def tick(
+        self,
+        time_s: float,
+        attributed: Iterable[tuple[FlowKey, Traffic]],
+        interface_counters: Mapping[str, Traffic],
+    ) -> None:
+        """Add one tick: attributed flow deltas and cumulative interface counters.
+
+        Interface counters must already be IP-level (link-layer header removed). Flows to
+        loopback or local addresses are the caller's to drop: they cross no NIC.
+        """
+        self.now_s = time_s
+        per_interface: dict[str, Traffic] = {}
+        for key, delta in attributed:
+            for table, row in (
+                (self.flows, key),
+                (self.processes, (key.pid, key.netns_inode)),
+                (self.remotes, key.remote_ip),
+            ):
+                table.setdefault(row, Series()).add(time_s, delta)  # type: ignore[attr-defined]
+            if key.interface is not None:
+                per_interface[key.interface] = per_interface.get(key.interface, Traffic()) + delta
+        for name, counters in interface_counters.items():
+            before = self._interface_last.get(name)
+            self._interface_last[name] = counters
+            if before is None:
+                continue
+            delta = counters - before
+            if delta.tx_bytes < 0 or delta.rx_bytes < 0:  # counter reset (device re-created)
+                continue
+            self.interfaces.setdefault(name, Series()).add(time_s, delta)
+            self.unattributed.setdefault(name, Series()).add(
+                time_s, delta - per_interface.get(name, Traffic())
+            )
+        self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        now, elapsed = self.now_s, self.elapsed_s
+        tables: tuple[dict, ...] = (  # type: ignore[type-arg]
+            self.flows,
+            self.processes,
+            self.remotes,
+            self.interfaces,
+            self.unattributed,
+        )
+        for table in tables:
+            stale = []
+            for row, series in table.items():
+                series.trim(now)
+                series.update_peak(now, elapsed)
+                limit = FLOW_IDLE_EVICT_S if table is self.flows else SERIES_IDLE_EVICT_S
+                if now - series.last_active_s > limit:
+                    stale.append(row)
+            for row in stale:
+                del table[row]
+
+
+def assign_interface(key: FlowKey, interface: str | None) -> FlowKey:
+    """Return the key with its interface filled in (flows from captures already have one)."""
+    return key if key.interface is not None else replace(key, interface=interface)

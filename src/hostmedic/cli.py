@@ -1,0 +1,262 @@
+"""The ``hostmedic`` command line: diagnose (the main job), bandwidth, top, rules.
+
+Help text, messages and reports come from the message catalogs, so the language is
+resolved from ``--lang`` / the locale *before* the commands are built. Exit codes:
+0 nothing wrong, 1 warnings, 2 critical findings, 3 hostmedic itself failed,
+64 the command line was wrong (sysexits' EX_USAGE).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from hostmedic import __version__
+from hostmedic.errors import FactUnavailable, UsageError
+from hostmedic.i18n import LANGUAGES, Translator, resolve_language
+
+EXIT_INTERNAL = 3
+EXIT_USAGE = 64
+CATEGORIES = ("bandwidth",)
+
+
+def _language_from_argv(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _monitor_options(no_capture: bool, no_tracer: bool) -> Any:
+    from hostmedic.collectors.bandwidth import MonitorOptions
+
+    return MonitorOptions(capture=not no_capture, connect_tracer=not no_tracer)
+
+
+def _settings(config: str | None, cap: str | None, home_country: str | None) -> Any:
+    from hostmedic.settings import build_settings, load_config
+
+    return build_settings(load_config(config), cap=cap, home_country=home_country)
+
+
+def _progress(
+    t: Translator, enabled: bool
+) -> tuple[Callable[[float], None] | None, Callable[[], None]]:
+    """A transient progress bar on stderr (only when stderr is a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    bar.start()
+    task = bar.add_task(t("ui.progress.sampling"), total=1.0)
+    return (lambda done: bar.update(task, completed=done)), bar.stop
+
+
+def _sampling_options(t: Translator) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(
+            [
+                click.option(
+                    "--duration",
+                    type=click.FloatRange(0.5, 3600),
+                    default=5.0,
+                    show_default=True,
+                    help=t("help.opt.duration"),
+                ),
+                click.option("--cap", metavar="RATE", help=t("help.opt.cap")),
+                click.option("--home-country", metavar="CC", help=t("help.opt.home_country")),
+                click.option("--config", metavar="FILE", help=t("help.opt.config")),
+                click.option("--no-capture", is_flag=True, help=t("help.opt.no_capture")),
+                click.option("--no-tracer", is_flag=True, help=t("help.opt.no_tracer")),
+                click.option("--json", "as_json", is_flag=True, help=t("help.opt.json")),
+            ]
+        ):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def build_cli(t: Translator) -> click.Group:
+    """The click command tree, with every help string in the operator's language."""
+
+    @click.group(help=t("help.main"), context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--lang", type=click.Choice(LANGUAGES), help=t("help.opt.lang"))
+    @click.option("--debug", is_flag=True, help=t("help.opt.debug"))
+    @click.version_option(__version__, message=_version_message())
+    @click.pass_context
+    def cli(ctx: click.Context, lang: str | None, debug: bool) -> None:
+        del lang  # already applied before the commands were built
+        ctx.obj = {"debug": debug}
+        logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+
+    @cli.command(help=t("help.diagnose"))
+    @_sampling_options(t)
+    @click.option(
+        "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
+    )
+    @click.option("-v", "--verbose", is_flag=True, help=t("help.opt.verbose"))
+    def diagnose(
+        duration: float,
+        cap: str | None,
+        home_country: str | None,
+        config: str | None,
+        no_capture: bool,
+        no_tracer: bool,
+        as_json: bool,
+        only: tuple[str, ...],
+        verbose: bool,
+    ) -> None:
+        from hostmedic.engine import exit_code, registered_rules, run_rules
+        from hostmedic.gather import gather
+        from hostmedic.render.json_report import diagnose_document
+        from hostmedic.render.terminal import print_findings
+
+        settings = _settings(config, cap, home_country)
+        categories = set(only or CATEGORIES)
+        console = Console(highlight=False)
+        if os.geteuid() != 0 and not as_json:
+            Console(stderr=True, highlight=False).print(t("ui.not_root"), style="yellow")
+        update, stop = _progress(t, True)
+        try:
+            facts = gather(
+                categories, settings, duration, _monitor_options(no_capture, no_tracer), update
+            )
+        finally:
+            stop()
+        findings, errors = run_rules(registered_rules(categories), facts)
+        code = exit_code(findings, errors)
+        if as_json:
+            bw = facts.get("bandwidth")
+            click.echo(
+                diagnose_document(
+                    findings, errors, code, t, bw if not isinstance(bw, FactUnavailable) else None
+                )
+            )
+        else:
+            print_findings(console, findings, errors, t, verbose)
+        sys.exit(code)
+
+    @cli.command(help=t("help.bandwidth"))
+    @_sampling_options(t)
+    @click.option(
+        "--top",
+        "rows",
+        type=click.IntRange(1, 1000),
+        default=10,
+        show_default=True,
+        help=t("help.opt.top"),
+    )
+    def bandwidth(
+        duration: float,
+        cap: str | None,
+        home_country: str | None,
+        config: str | None,
+        no_capture: bool,
+        no_tracer: bool,
+        as_json: bool,
+        rows: int,
+    ) -> None:
+        import json
+
+        from hostmedic.gather import sample_bandwidth
+        from hostmedic.render.bandwidth_view import print_bandwidth
+        from hostmedic.render.json_report import bandwidth_to_dict
+
+        settings = _settings(config, cap, home_country)
+        update, stop = _progress(t, True)
+        try:
+            facts = sample_bandwidth(
+                settings, duration, _monitor_options(no_capture, no_tracer), update
+            )
+        finally:
+            stop()
+        if as_json:
+            click.echo(json.dumps(bandwidth_to_dict(facts, t), ensure_ascii=False, indent=2))
+        else:
+            print_bandwidth(Console(highlight=False), facts, t, rows)
+
+    @cli.command(help=t("help.top"))
+    @click.option("--cap", metavar="RATE", help=t("help.opt.cap"))
+    @click.option("--home-country", metavar="CC", help=t("help.opt.home_country"))
+    @click.option("--config", metavar="FILE", help=t("help.opt.config"))
+    @click.option("--no-capture", is_flag=True, help=t("help.opt.no_capture"))
+    @click.option("--no-tracer", is_flag=True, help=t("help.opt.no_tracer"))
+    def top(
+        cap: str | None,
+        home_country: str | None,
+        config: str | None,
+        no_capture: bool,
+        no_tracer: bool,
+    ) -> None:
+        from hostmedic.gather import LiveSource
+        from hostmedic.tui.top import run_top
+
+        source = LiveSource(
+            _settings(config, cap, home_country), _monitor_options(no_capture, no_tracer)
+        )
+        run_top(source, t, on_exit=source.close)
+
+    @cli.command(help=t("help.rules"))
+    def rules() -> None:
+        from hostmedic.engine import registered_rules
+
+        console = Console(highlight=False)
+        for r in registered_rules():
+            console.print(f"[bold]{r.rule_id}[/bold]  ({r.category})", highlight=False)
+            console.print(f"    {t('rule.' + r.rule_id)}", markup=False)
+            console.print(
+                f"    {t('ui.report.runbook')}: {r.runbook_ref}", markup=False, style="dim"
+            )
+
+    return cli
+
+
+def _version_message() -> str:
+    from hostmedic.collectors.geo import database_version
+
+    return f"%(prog)s %(version)s\n{database_version()}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every failure into a clear message and exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    t = Translator(resolve_language(_language_from_argv(args)))
+    err = Console(stderr=True, highlight=False)
+    if not sys.platform.startswith("linux"):
+        err.print(t("error.not_linux", platform=sys.platform), markup=False)
+        sys.exit(EXIT_INTERNAL)
+    cli = build_cli(t)
+    try:
+        cli.main(args=args, prog_name="hostmedic", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except UsageError as exc:
+        err.print(t(exc.key, **exc.params), markup=False, style="red")
+        sys.exit(EXIT_USAGE)
+    except FactUnavailable as exc:
+        err.print(t(exc.key, **exc.params), markup=False, style="red")
+        sys.exit(EXIT_INTERNAL)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # last line of defence: no traceback unless --debug
+        if "--debug" in args:
+            raise
+        err.print(
+            t("error.internal", detail=f"{type(exc).__name__}: {exc}"), markup=False, style="red"
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,149 @@
+"""Processes as /proc shows them: which process owns a socket inode, and what each process is.
+
+The inode → pid map is the expensive part of per-process accounting (nethogs rebuilds it
+for every new connection). Here it is rebuilt at most once per tick, and only when a
+socket that actually carried traffic has an owner we do not know yet.
+The proc root is a parameter so tests can point it at a recorded tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from hostmedic.facts.bandwidth import ProcessInfo
+
+_SOCKET_PREFIX = "socket:["
+
+
+class SocketOwners:
+    """Maps socket inodes to the pid that holds them, refreshing lazily."""
+
+    def __init__(self, proc_root: str = "/proc") -> None:
+        self.proc_root = proc_root
+        self._owners: dict[int, list[int]] = {}
+        self._refreshed_this_tick = False
+        self.scans = 0
+
+    def begin_tick(self) -> None:
+        """Allow one more rescan (call once per sampling tick)."""
+        self._refreshed_this_tick = False
+
+    def refresh(self) -> None:
+        """Rescan every /proc/<pid>/fd; processes that vanish or deny access are skipped."""
+        owners: dict[int, list[int]] = {}
+        try:
+            entries = os.scandir(self.proc_root)
+        except OSError:
+            return
+        with entries:
+            for entry in entries:
+                if not entry.name.isdigit():
+                    continue
+                pid = int(entry.name)
+                fd_dir = f"{self.proc_root}/{entry.name}/fd"
+                try:
+                    fds = os.listdir(fd_dir)
+                except OSError:  # vanished, or not ours without root
+                    continue
+                for fd in fds:
+                    try:
+                        target = os.readlink(f"{fd_dir}/{fd}")
+                    except OSError:
+                        continue
+                    if target.startswith(_SOCKET_PREFIX):
+                        owners.setdefault(int(target[8:-1]), []).append(pid)
+        self._owners = owners
+        self._refreshed_this_tick = True
+        self.scans += 1
+
+    def owners_of(self, inodes: Iterable[int]) -> dict[int, int]:
+        """Owner pid of each inode that has one; rescans once per tick for unknown inodes."""
+        wanted = [i for i in inodes if i]
+        if not self._refreshed_this_tick and any(i not in self._owners for i in wanted):
+            self.refresh()
+        return {i: self._pick(self._owners[i]) for i in wanted if i in self._owners}
+
+    def _pick(self, pids: list[int]) -> int:
+        """When a socket is shared (fork, pre-forked servers), name the child, as lsof's
+        last line would: a candidate whose parent is another candidate wins."""
+        if len(pids) == 1:
+            return pids[0]
+        candidates = set(pids)
+        children = [p for p in pids if read_ppid(p, self.proc_root) in candidates]
+        return min(children or pids)
+
+
+def read_ppid(pid: int, proc_root: str = "/proc") -> int | None:
+    """Parent pid from /proc/<pid>/stat, or None when the process is gone."""
+    try:
+        with open(f"{proc_root}/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: fields start after the last ')'
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def parse_status_uid(status: str) -> int | None:
+    """Real uid from /proc/<pid>/status text."""
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            parts = line.split()
+            return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    return None
+
+
+def _user_name(uid: int | None) -> str | None:
+    if uid is None:
+        return None
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def read_process_info(pid: int, proc_root: str = "/proc") -> ProcessInfo:
+    """Everything the verdict needs about one process; ``gone=True`` if it has exited."""
+    base = f"{proc_root}/{pid}"
+    comm = _read_text(f"{base}/comm")
+    if comm is None:
+        return ProcessInfo(pid, "?", None, False, (), None, None, None, None, None, gone=True)
+    try:
+        exe: str | None = os.readlink(f"{base}/exe")
+    except OSError:
+        exe = None  # kernel thread, or not permitted
+    deleted = exe is not None and exe.endswith(" (deleted)")
+    if deleted and exe is not None:
+        exe = exe[: -len(" (deleted)")]
+    raw_cmdline = _read_text(f"{base}/cmdline") or ""
+    cmdline = tuple(a for a in raw_cmdline.split("\0") if a)
+    uid = parse_status_uid(_read_text(f"{base}/status") or "")
+    try:
+        netns = os.stat(f"{base}/ns/net").st_ino
+    except OSError:
+        netns = None
+    cgroup = (_read_text(f"{base}/cgroup") or "").strip().splitlines()
+    return ProcessInfo(
+        pid=pid,
+        name=comm.rstrip("\n"),
+        exe=exe,
+        exe_deleted=deleted,
+        cmdline=cmdline,
+        uid=uid,
+        user=_user_name(uid),
+        ppid=read_ppid(pid, proc_root),
+        netns_inode=netns,
+        cgroup=cgroup[-1].split(":", 2)[-1] if cgroup else None,
+    )

@@ -1,0 +1,106 @@
+"""Collect the facts a run needs, once, for the categories asked for.
+
+This is the only place that decides which collectors run; rules then get the facts by
+name. A collector that cannot run leaves a :class:`FactUnavailable` under its fact name,
+and the engine reports the dependent rules as skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
+from hostmedic.collectors.geo import CountryLookup, parse_overrides
+from hostmedic.collectors.packages import package_database_present, package_owners
+from hostmedic.errors import FactUnavailable
+from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
+from hostmedic.settings import Settings
+
+Progress = Callable[[float], None]
+
+
+def home_country(settings: Settings, geo: CountryLookup) -> str | None:
+    """``--home-country``/config, else the country of the server's own public address."""
+    if settings.home_country:
+        return settings.home_country
+    import psutil
+
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            country = geo.country_of(a.address.split("%")[0])
+            if country:
+                return country
+    return None
+
+
+def _with_packages(facts: BandwidthFacts, top_n: int) -> BandwidthFacts:
+    """Fill in the owning package of the top processes' executables (a verdict clue)."""
+    if not package_database_present():
+        return facts
+    top = [p for p in facts.processes[:top_n] if p.info and p.info.exe and not p.info.exe_deleted]
+    owners = package_owners(sorted({p.info.exe for p in top if p.info and p.info.exe}))
+    rows: list[ProcessUsage] = []
+    for p in facts.processes:
+        if p in top and p.info is not None and p.info.exe is not None:
+            info = dataclasses.replace(p.info, package=owners.get(p.info.exe), package_checked=True)
+            p = dataclasses.replace(p, info=info)
+        rows.append(p)
+    return dataclasses.replace(facts, processes=tuple(rows))
+
+
+class LiveSource:
+    """A started monitor plus the lookups its roll-up needs: what ``hostmedic top`` polls."""
+
+    def __init__(self, settings: Settings, options: MonitorOptions) -> None:
+        self._geo = CountryLookup(parse_overrides(settings.geo_overrides))
+        self._home = home_country(settings, self._geo)
+        self._monitor = BandwidthMonitor(options)
+        self._monitor.start()
+
+    def sample(self) -> None:
+        self._monitor.sample()
+
+    def facts(self) -> BandwidthFacts:
+        return self._monitor.facts(self._geo.country_of, self._home)
+
+    def close(self) -> None:
+        self._monitor.close()
+
+
+def sample_bandwidth(
+    settings: Settings, duration_s: float, options: MonitorOptions, progress: Progress | None
+) -> BandwidthFacts:
+    """Sample traffic for ``duration_s`` seconds and roll it up (raises FactUnavailable)."""
+    source = LiveSource(settings, options)
+    try:
+        start = time.monotonic()
+        deadline = start + duration_s
+        while (now := time.monotonic()) < deadline:
+            time.sleep(min(options.interval_s, deadline - now))
+            source.sample()
+            if progress is not None:
+                progress(min((time.monotonic() - start) / duration_s, 1.0))
+        facts = source.facts()
+    finally:
+        source.close()
+    return _with_packages(facts, settings.top_n)
+
+
+def gather(
+    categories: set[str],
+    settings: Settings,
+    duration_s: float,
+    options: MonitorOptions,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Facts by name for the rules of the given categories."""
+    facts: dict[str, Any] = {"settings": settings}
+    if "bandwidth" in categories:
+        try:
+            facts["bandwidth"] = sample_bandwidth(settings, duration_s, options, progress)
+        except FactUnavailable as exc:
+            facts["bandwidth"] = exc
+    return facts

@@ -1,0 +1,1 @@
+"""Full-screen live views (textual)."""

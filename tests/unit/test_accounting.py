@@ -1,0 +1,149 @@
+"""The pure ledger: socket deltas, datagram matching, windows, unattributed bucket."""
+
+import socket
+
+from hostmedic.analysis.accounting import (
+    Datagram,
+    Ledger,
+    TcpDeltaTracker,
+    TcpSample,
+    UdpBinding,
+    UdpSocketIndex,
+    tcp_ip_traffic,
+)
+from hostmedic.facts.bandwidth import FlowKey, Traffic
+
+
+def sample(cookie: int, tx: int, rx: int = 0, inode: int = 100) -> TcpSample:
+    return TcpSample(
+        cookie,
+        1,
+        "198.18.0.1",
+        40000 + cookie,
+        "198.18.0.2",
+        5201,
+        inode,
+        Traffic(tx, rx, tx // 1000, rx // 1000),
+    )
+
+
+def test_tcp_ip_traffic_adds_one_header_per_segment():
+    t = tcp_ip_traffic(
+        family=socket.AF_INET,
+        bytes_sent=14480,
+        bytes_received=0,
+        segs_out=10,
+        segs_in=5,
+        has_timestamps=True,
+    )
+    assert t == Traffic(14480 + 10 * 52, 5 * 52, 10, 5)
+    t6 = tcp_ip_traffic(
+        family=socket.AF_INET6,
+        bytes_sent=0,
+        bytes_received=100,
+        segs_out=1,
+        segs_in=1,
+        has_timestamps=False,
+    )
+    assert t6 == Traffic(60, 160, 1, 1)
+
+
+def test_first_update_is_a_baseline_then_only_growth_counts():
+    tracker = TcpDeltaTracker()
+    assert tracker.update([sample(1, 5000)]) == []
+    deltas = tracker.update([sample(1, 8000)])
+    assert [(s.cookie, d.tx_bytes) for s, d in deltas] == [(1, 3000)]
+    assert tracker.update([sample(1, 8000)]) == []
+
+
+def test_socket_born_after_baseline_counts_from_zero():
+    tracker = TcpDeltaTracker()
+    tracker.update([])
+    deltas = tracker.update([sample(2, 4000)])
+    assert deltas[0][1].tx_bytes == 4000
+
+
+def test_closed_socket_counts_its_final_growth_once():
+    tracker = TcpDeltaTracker()
+    tracker.update([sample(1, 1000)])
+    deltas = tracker.update([], closed=[sample(1, 2500)])
+    assert [d.tx_bytes for _, d in deltas] == [1500]
+    # a short-lived socket never seen alive counts whole
+    deltas = tracker.update([], closed=[sample(7, 900)])
+    assert [d.tx_bytes for _, d in deltas] == [900]
+    assert tracker.update([]) == []
+
+
+def test_socket_in_dump_and_destroyed_in_same_tick_is_not_double_counted():
+    tracker = TcpDeltaTracker()
+    tracker.update([sample(1, 1000)])
+    deltas = tracker.update([sample(1, 1500)], closed=[sample(1, 1600)])
+    assert sum(d.tx_bytes for _, d in deltas) == 600
+
+
+def test_udp_index_prefers_connected_then_bound_then_wildcard():
+    index = UdpSocketIndex(
+        [
+            UdpBinding(1, "0.0.0.0", 53, "0.0.0.0", 0, 11),
+            UdpBinding(1, "198.18.0.1", 5000, "0.0.0.0", 0, 12),
+            UdpBinding(1, "198.18.0.1", 5000, "198.18.0.9", 9, 13),
+        ]
+    )
+    assert index.find(("198.18.0.1", 5000), ("198.18.0.9", 9)).inode == 13
+    assert index.find(("198.18.0.1", 5000), ("198.18.0.7", 9)).inode == 12
+    assert index.find(("198.18.0.1", 53), ("198.18.0.7", 1234)).inode == 11
+    assert index.find(("198.18.0.1", 54), ("198.18.0.7", 1234)) is None
+
+
+def test_datagram_direction_decides_local_and_remote():
+    out = Datagram("eth0", True, "udp", "198.18.0.1", 5000, "198.18.0.2", 53, 3, 300)
+    inbound = Datagram("eth0", False, "udp", "198.18.0.2", 53, "198.18.0.1", 5000, 2, 200)
+    assert out.local == inbound.local == ("198.18.0.1", 5000)
+    assert out.traffic == Traffic(tx_bytes=300, tx_packets=3)
+    assert inbound.traffic == Traffic(rx_bytes=200, rx_packets=2)
+
+
+def key(pid: int, remote: str, iface: str = "eth0") -> FlowKey:
+    return FlowKey(pid, 1, "tcp", "198.18.0.1", 1000, remote, 80, iface)
+
+
+def test_ledger_windows_rates_and_unattributed():
+    ledger = Ledger(0.0)
+    iface = Traffic()
+    ledger.tick(0.0, [], {"eth0": iface})
+    for second in range(1, 41):
+        iface = iface + Traffic(tx_bytes=1100, rx_bytes=100)
+        ledger.tick(
+            float(second), [(key(10, "198.18.0.2"), Traffic(tx_bytes=1000))], {"eth0": iface}
+        )
+    series = ledger.processes[(10, 1)]
+    rates = series.rates(ledger.now_s, ledger.elapsed_s)
+    assert rates.tx_2s_bytes_per_s == 1000
+    assert rates.tx_10s_bytes_per_s == 1000
+    assert rates.tx_40s_bytes_per_s == 1000
+    assert series.cumulative.tx_bytes == 40_000
+    unattributed = ledger.unattributed["eth0"].cumulative
+    assert (unattributed.tx_bytes, unattributed.rx_bytes) == (4000, 4000)
+
+
+def test_ledger_rates_before_the_window_is_full_divide_by_elapsed_time():
+    ledger = Ledger(0.0)
+    ledger.tick(1.0, [(key(1, "198.18.0.2"), Traffic(tx_bytes=500))], {})
+    rates = ledger.flows[key(1, "198.18.0.2")].rates(ledger.now_s, ledger.elapsed_s)
+    assert rates.tx_40s_bytes_per_s == 500
+    assert rates.tx_peak_bytes_per_s == 500
+
+
+def test_ledger_evicts_idle_flows_but_keeps_process_totals():
+    ledger = Ledger(0.0)
+    ledger.tick(1.0, [(key(1, "198.18.0.2"), Traffic(tx_bytes=500))], {})
+    ledger.tick(100.0, [], {})
+    assert not ledger.flows
+    assert ledger.processes[(1, 1)].cumulative.tx_bytes == 500
+
+
+def test_interface_counter_reset_is_ignored():
+    ledger = Ledger(0.0)
+    ledger.tick(0.0, [], {"eth0": Traffic(10_000, 10_000)})
+    ledger.tick(1.0, [], {"eth0": Traffic(5, 5)})
+    assert "eth0" not in ledger.interfaces

@@ -1,0 +1,62 @@
+"""Route table and /proc/net/dev parsing, on text recorded from this machine class."""
+
+import pytest
+
+from hostmedic.analysis.routes import RouteTable, parse_ipv4_routes, parse_ipv6_routes
+from hostmedic.collectors.netdev import ip_level, parse_net_dev
+from hostmedic.errors import ParseError
+
+ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+hm-v0\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+"""
+IPV6_ROUTE = (
+    "20010db8000000000000000000000000 20 00000000000000000000000000000000 00 "
+    "00000000000000000000000000000000 00000100 00000001 00000000 00000001 hm-v0\n"
+    "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+    "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n"
+)
+NET_DEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:   11396     128    0    0    0     0          0         0    11396     128    0    0    0     0       0          0
+  eth0: 9018872    6532    0    0    0     0          0         0   829018    4127    0    0    0     0       0          0
+"""
+
+
+def test_longest_prefix_wins_and_default_route_catches_the_rest():
+    table = RouteTable(
+        parse_ipv4_routes(ROUTE) + parse_ipv6_routes(IPV6_ROUTE), frozenset({"198.18.0.1"})
+    )
+    assert table.interface_for("198.18.0.2") == "hm-v0"
+    assert table.interface_for("8.8.8.8") == "eth0"
+    assert table.interface_for("198.18.0.1") == "lo"
+    assert table.interface_for("127.0.0.5") == "lo"
+    assert table.interface_for("2001:db8::2") == "hm-v0"
+    assert table.interface_for("not an ip") is None
+
+
+def test_bad_route_line_is_a_parse_error():
+    with pytest.raises(ParseError):
+        parse_ipv4_routes("header\neth0\tZZZ\t0\t0\t0\t0\t0\t0\n")
+
+
+def test_net_dev_parse_and_ip_level():
+    rows = {r.name: r for r in parse_net_dev(NET_DEV)}
+    eth0 = rows["eth0"]
+    assert (eth0.rx_bytes, eth0.rx_packets, eth0.tx_bytes, eth0.tx_packets) == (
+        9018872,
+        6532,
+        829018,
+        4127,
+    )
+    ip = ip_level(eth0, 14)
+    assert ip.rx_bytes == 9018872 - 14 * 6532 and ip.tx_bytes == 829018 - 14 * 4127
+
+
+@pytest.mark.parametrize(
+    "text", ["a\nb\n eth0: 1 2 3\n", "a\nb\n eth0: x y z 1 2 3 4 5 6 7 8 9 10 11 12 13\n"]
+)
+def test_net_dev_garbage_is_a_parse_error(text):
+    with pytest.raises(ParseError):
+        parse_net_dev(text)
