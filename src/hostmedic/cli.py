@@ -61,6 +61,14 @@ def _progress(
     return (lambda done: bar.update(task, completed=done)), bar.stop
 
 
+def _lang_option(t: Translator) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--lang`` is read from argv before the commands are built; accepting it after the
+    subcommand too lets people type ``hostmedic diagnose --lang zh_CN``."""
+    return click.option(
+        "--lang", "_lang", type=click.Choice(LANGUAGES), expose_value=False, help=t("help.opt.lang")
+    )
+
+
 def _sampling_options(t: Translator) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed(
@@ -78,12 +86,44 @@ def _sampling_options(t: Translator) -> Callable[[Callable[..., Any]], Callable[
                 click.option("--no-capture", is_flag=True, help=t("help.opt.no_capture")),
                 click.option("--no-tracer", is_flag=True, help=t("help.opt.no_tracer")),
                 click.option("--json", "as_json", is_flag=True, help=t("help.opt.json")),
+                click.option("--save", metavar="FILE", help=t("help.opt.save")),
+                click.option("--from", "from_file", metavar="FILE", help=t("help.opt.from")),
             ]
         ):
             f = option(f)
         return f
 
     return decorate
+
+
+def _collect(
+    t: Translator,
+    categories: set[str],
+    settings: Any,
+    duration: float,
+    options: Any,
+    from_file: str | None,
+    save: str | None,
+) -> dict[str, Any]:
+    """Facts by name: sampled now (with a progress bar), or read back with ``--from``;
+    written with ``--save`` for a ticket or for later analysis."""
+    from hostmedic.gather import gather, load_facts, save_facts
+
+    if from_file:
+        facts = {"settings": settings, **load_facts(from_file)}
+    else:
+        if os.geteuid() != 0:
+            Console(stderr=True, highlight=False).print(
+                t("ui.not_root"), style="yellow", markup=False
+            )
+        update, stop = _progress(t, True)
+        try:
+            facts = gather(categories, settings, duration, options, update)
+        finally:
+            stop()
+    if save:
+        save_facts(save, facts)
+    return facts
 
 
 def build_cli(t: Translator) -> click.Group:
@@ -100,6 +140,7 @@ def build_cli(t: Translator) -> click.Group:
         logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
 
     @cli.command(help=t("help.diagnose"))
+    @_lang_option(t)
     @_sampling_options(t)
     @click.option(
         "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
@@ -113,26 +154,27 @@ def build_cli(t: Translator) -> click.Group:
         no_capture: bool,
         no_tracer: bool,
         as_json: bool,
+        save: str | None,
+        from_file: str | None,
         only: tuple[str, ...],
         verbose: bool,
     ) -> None:
         from hostmedic.engine import exit_code, registered_rules, run_rules
-        from hostmedic.gather import gather
         from hostmedic.render.json_report import diagnose_document
         from hostmedic.render.terminal import print_findings
 
         settings = _settings(config, cap, home_country)
         categories = set(only or CATEGORIES)
         console = Console(highlight=False)
-        if os.geteuid() != 0 and not as_json:
-            Console(stderr=True, highlight=False).print(t("ui.not_root"), style="yellow")
-        update, stop = _progress(t, True)
-        try:
-            facts = gather(
-                categories, settings, duration, _monitor_options(no_capture, no_tracer), update
-            )
-        finally:
-            stop()
+        facts = _collect(
+            t,
+            categories,
+            settings,
+            duration,
+            _monitor_options(no_capture, no_tracer),
+            from_file,
+            save,
+        )
         findings, errors = run_rules(registered_rules(categories), facts)
         code = exit_code(findings, errors)
         if as_json:
@@ -147,6 +189,7 @@ def build_cli(t: Translator) -> click.Group:
         sys.exit(code)
 
     @cli.command(help=t("help.bandwidth"))
+    @_lang_option(t)
     @_sampling_options(t)
     @click.option(
         "--top",
@@ -164,28 +207,30 @@ def build_cli(t: Translator) -> click.Group:
         no_capture: bool,
         no_tracer: bool,
         as_json: bool,
+        save: str | None,
+        from_file: str | None,
         rows: int,
     ) -> None:
         import json
 
-        from hostmedic.gather import sample_bandwidth
         from hostmedic.render.bandwidth_view import print_bandwidth
         from hostmedic.render.json_report import bandwidth_to_dict
 
         settings = _settings(config, cap, home_country)
-        update, stop = _progress(t, True)
-        try:
-            facts = sample_bandwidth(
-                settings, duration, _monitor_options(no_capture, no_tracer), update
-            )
-        finally:
-            stop()
+        options = _monitor_options(no_capture, no_tracer)
+        collected = _collect(t, {"bandwidth"}, settings, duration, options, from_file, save)
+        facts = collected.get("bandwidth") or FactUnavailable(
+            "bandwidth", key="reason.not_collected"
+        )
+        if isinstance(facts, FactUnavailable):
+            raise facts
         if as_json:
             click.echo(json.dumps(bandwidth_to_dict(facts, t), ensure_ascii=False, indent=2))
         else:
             print_bandwidth(Console(highlight=False), facts, t, rows)
 
     @cli.command(help=t("help.top"))
+    @_lang_option(t)
     @click.option("--cap", metavar="RATE", help=t("help.opt.cap"))
     @click.option("--home-country", metavar="CC", help=t("help.opt.home_country"))
     @click.option("--config", metavar="FILE", help=t("help.opt.config"))
@@ -207,6 +252,7 @@ def build_cli(t: Translator) -> click.Group:
         run_top(source, t, on_exit=source.close)
 
     @cli.command(help=t("help.rules"))
+    @_lang_option(t)
     def rules() -> None:
         from hostmedic.engine import registered_rules
 

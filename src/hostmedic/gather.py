@@ -15,8 +15,9 @@ from typing import Any
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
 from hostmedic.collectors.packages import package_database_present, package_owners
-from hostmedic.errors import FactUnavailable
+from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
+from hostmedic.facts.bundle import dump_bundle, load_bundle
 from hostmedic.settings import Settings
 
 Progress = Callable[[float], None]
@@ -87,6 +88,37 @@ def sample_bandwidth(
     finally:
         source.close()
     return _with_packages(facts, settings.top_n)
+
+
+FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts}
+
+
+def save_facts(path: str, facts: dict[str, Any]) -> None:
+    """Write the collected facts (not the settings) as a JSON bundle."""
+    import json
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(
+                dump_bundle({k: v for k, v in facts.items() if k in FACT_TYPES}),
+                f,
+                ensure_ascii=False,
+            )
+    except OSError as exc:
+        raise UsageError("error.cannot_write", path=path, detail=exc.strerror or str(exc)) from exc
+
+
+def load_facts(path: str) -> dict[str, Any]:
+    """Read a bundle written by :func:`save_facts` (``--from``)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return load_bundle(json.load(f), FACT_TYPES)
+    except OSError as exc:
+        raise UsageError("error.cannot_read", path=path, detail=exc.strerror or str(exc)) from exc
+    except ValueError as exc:  # bad JSON, or a ParseError (a ValueError) from the bundle
+        raise UsageError("error.bad_bundle", path=path, detail=str(exc)) from exc
 
 
 def gather(

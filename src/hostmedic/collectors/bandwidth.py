@@ -1,24 +1,27 @@
 """The bandwidth monitor: reads the machine once per tick and feeds the pure ledger.
 
-Sources, each optional (what is missing is said in ``not_counted``, never hidden):
+Sources, each optional (what cannot open is said in ``not_counted``, never hidden):
 - TCP: sock_diag dumps with tcp_info (exact kernel byte/segment counters) every tick,
   plus sock_diag *destroy* events for sockets that lived between two ticks;
-- owners: /proc/*/fd socket inodes (live sockets), the connect tracer (eBPF, exact pid of
-  every outbound connect, even millisecond-long ones), and the listening socket's owner
-  for connections accepted by a server;
+- owners: /proc/*/fd socket inodes (live sockets), the eBPF connect tracer (exact pid of
+  every outbound connect, even a millisecond-long one), and the listening socket's owner
+  for connections a server accepted;
 - UDP / ICMP: an AF_PACKET ring that only ever sees non-TCP packets (kernel-side filter);
 - interfaces: /proc/net/dev, for the unattributed bucket.
-Only the current network namespace is monitored, like iftop and nethogs; traffic of
-containers shows up on their host-side interface.
+Only the current network namespace is monitored, like iftop and nethogs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import psutil
 
 from hostmedic.analysis.accounting import (
     Datagram,
@@ -27,22 +30,26 @@ from hostmedic.analysis.accounting import (
     TcpSample,
     UdpBinding,
     UdpSocketIndex,
-    assign_interface,
     tcp_ip_traffic,
 )
+from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, socket_inodes
 from hostmedic.analysis.rollup import build_facts
 from hostmedic.analysis.routes import RouteTable, parse_ipv4_routes, parse_ipv6_routes
 from hostmedic.collectors import netdev
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
+from hostmedic.collectors.procnet import read_proc_net_sockets
+from hostmedic.collectors.sockdiag import DestroyListener, SockDiag, SocketRecord
 from hostmedic.errors import FactUnavailable
-from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traffic, is_loopback
+from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traffic
 
 log = logging.getLogger(__name__)
 
 TCP_LISTEN = 10
 KERNEL_PID = 0
 KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, None, None)
-_ICMP_REQUESTS = {8, 128}  # echo request (v4, v6): answered by the kernel itself
+ROUTES_REFRESH_S = 10.0
+_PROTOCOLS = {17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6"}
+_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,25 +60,25 @@ class MonitorOptions:
     proc_root: str = "/proc"
 
 
-def _tcp_sample(rec: object, netns_inode: int) -> TcpSample:
-    r = rec  # a collectors.sockdiag.SocketRecord
+def tcp_sample(r: SocketRecord, netns_inode: int) -> TcpSample:
+    """A sock_diag record as the ledger's cumulative IP-level counters."""
     traffic = tcp_ip_traffic(
-        family=r.family,  # type: ignore[attr-defined]
-        bytes_sent=r.bytes_sent or 0,  # type: ignore[attr-defined]
-        bytes_received=r.bytes_received or 0,  # type: ignore[attr-defined]
-        segs_out=r.segs_out or 0,  # type: ignore[attr-defined]
-        segs_in=r.segs_in or 0,  # type: ignore[attr-defined]
-        has_timestamps=bool(r.has_timestamps),  # type: ignore[attr-defined]
+        family=r.family,
+        bytes_sent=r.bytes_sent or 0,
+        bytes_received=r.bytes_received or 0,
+        segs_out=r.segs_out or 0,
+        segs_in=r.segs_in or 0,
+        has_timestamps=bool(r.has_timestamps),
     )
     return TcpSample(
-        cookie=r.cookie,  # type: ignore[attr-defined]
-        netns_inode=netns_inode,
-        local_ip=r.local_ip,  # type: ignore[attr-defined]
-        local_port=r.local_port,  # type: ignore[attr-defined]
-        remote_ip=r.remote_ip,  # type: ignore[attr-defined]
-        remote_port=r.remote_port,  # type: ignore[attr-defined]
-        inode=r.inode,  # type: ignore[attr-defined]
-        traffic=traffic,
+        r.cookie,
+        netns_inode,
+        r.local_ip,
+        r.local_port,
+        r.remote_ip,
+        r.remote_port,
+        r.inode,
+        traffic,
     )
 
 
@@ -84,14 +91,19 @@ def _read(path: str) -> str:
 
 
 def _local_addresses() -> frozenset[str]:
-    import psutil
-
     return frozenset(
         a.address.split("%")[0]
         for addrs in psutil.net_if_addrs().values()
         for a in addrs
-        if a.family in (socket.AF_INET, socket.AF_INET6)
+        if a.family in _FAMILIES
     )
+
+
+def _own_netns() -> int:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
 
 
 class BandwidthMonitor:
@@ -99,32 +111,28 @@ class BandwidthMonitor:
 
     def __init__(
         self, options: MonitorOptions | None = None, clock: Callable[[], float] = time.monotonic
-    ):
+    ) -> None:
         self.options = options or MonitorOptions()
         self._clock = clock
         self.not_counted: list[tuple[str, str]] = []
+        self.capture_drops = 0
+        self._netns = _own_netns()
         self._owners = SocketOwners(self.options.proc_root)
         self._tcp = TcpDeltaTracker()
         self._cookie_owner: dict[int, int] = {}
         self._connect_owner: dict[tuple[str, int, str, int], int] = {}
+        self._ping_owner: dict[int, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
-        self._netns = self._own_netns()
-        self._sockdiag = self._destroy = self._capture = self._tracer = None
-        self.ledger: Ledger | None = None
+        self._sockdiag: SockDiag | None = None
+        self._destroy: DestroyListener | None = None
+        self._capture: Any = None
+        self._tracer: Any = None
         self._routes: RouteTable | None = None
         self._routes_read_s = -1e9
         self._interface_index: dict[int, str] = {}
+        self.ledger: Ledger | None = None
 
-    @staticmethod
-    def _own_netns() -> int:
-        import os
-
-        try:
-            return os.stat("/proc/self/ns/net").st_ino
-        except OSError:
-            return 0
-
-    def _optional(self, what_key: str, opener: Callable[[], object]) -> object | None:
+    def _optional(self, what_key: str, opener: Callable[[], Any]) -> Any:
         try:
             return opener()
         except FactUnavailable as exc:
@@ -132,96 +140,102 @@ class BandwidthMonitor:
             return None
 
     def start(self) -> None:
-        """Open every source; the ones that cannot open are recorded in ``not_counted``."""
-        from hostmedic.collectors import sockdiag
-
-        self._sockdiag = self._optional("uncounted.tcp", sockdiag.SockDiag)
-        if self._sockdiag is None:
-            raise FactUnavailable(
-                "cannot open a sock_diag netlink socket", key="reason.no_sockdiag"
-            )
-        self._destroy = self._optional("uncounted.short_tcp", sockdiag.DestroyListener)
+        """Open every source (missing ones go to ``not_counted``) and take the baseline."""
+        try:
+            self._sockdiag = SockDiag()
+        except FactUnavailable as exc:
+            raise FactUnavailable(str(exc), key="reason.no_sockdiag") from exc
+        self._destroy = self._optional("uncounted.short_tcp", DestroyListener)
         if self.options.connect_tracer:
-            from hostmedic.collectors import connect_tracer
+            from hostmedic.collectors.connect_tracer import ConnectTracer
 
-            self._tracer = self._optional("uncounted.connect_pids", connect_tracer.ConnectTracer)
+            self._tracer = self._optional("uncounted.connect_pids", ConnectTracer)
         if self.options.capture:
-            from hostmedic.collectors import capture
+            from hostmedic.collectors.capture import PacketCounter
 
-            counter = self._optional("uncounted.udp_icmp", capture.PacketCounter)
-            if counter is not None:
-                counter.start()  # type: ignore[attr-defined]
-                self._capture = counter
+            self._capture = self._optional("uncounted.udp_icmp", PacketCounter)
+            if self._capture is not None:
+                self._capture.start()
         else:
-            self.not_counted.append(
-                ("uncounted.udp_icmp", "packet counting disabled (--no-capture)")
-            )
-        self._interface_index = {i: n for i, n in socket.if_nameindex()}
+            self.not_counted.append(("uncounted.udp_icmp", "disabled with --no-capture"))
         self.ledger = Ledger(self._clock())
-        self.sample()  # baseline: sockets and counters as they are now
+        self.sample()
 
     def _route_table(self, now: float) -> RouteTable:
-        if self._routes is None or now - self._routes_read_s > 10.0:
-            routes = parse_ipv4_routes(_read("/proc/net/route")) + parse_ipv6_routes(
-                _read("/proc/net/ipv6_route")
-            )
+        if self._routes is None or now - self._routes_read_s > ROUTES_REFRESH_S:
+            routes = parse_ipv4_routes(_read("/proc/net/route"))
+            routes += parse_ipv6_routes(_read("/proc/net/ipv6_route"))
             self._routes = RouteTable(routes, _local_addresses())
             self._routes_read_s = now
-            self._interface_index = {i: n for i, n in socket.if_nameindex()}
+            self._interface_index = dict(socket.if_nameindex())
         return self._routes
 
     def sample(self) -> None:
         """One tick: read every source, attribute, add to the ledger."""
-        from hostmedic.collectors.sockdiag import SockDiag
-
-        assert self.ledger is not None and isinstance(self._sockdiag, SockDiag)
+        assert self.ledger is not None and self._sockdiag is not None
         now = self._clock()
         routes = self._route_table(now)
         self._owners.begin_tick()
-        if self._tracer is not None:
-            for ev in self._tracer.drain():  # type: ignore[attr-defined]
-                self._connect_owner[(ev.local_ip, ev.local_port, ev.remote_ip, ev.remote_port)] = (
-                    ev.pid
-                )
-                self._process_info.setdefault(ev.pid, self._info_of_possibly_gone(ev.pid, ev.comm))
-        live_records = []
-        for family in (socket.AF_INET, socket.AF_INET6):
-            live_records += self._sockdiag.dump(socket.IPPROTO_TCP, family)
-        closed_records = self._destroy.drain() if self._destroy is not None else []  # type: ignore[attr-defined]
-        listeners = {r.local_port: r.inode for r in live_records if r.state == TCP_LISTEN}
-        live = [_tcp_sample(r, self._netns) for r in live_records if r.state != TCP_LISTEN]
-        closed = [_tcp_sample(r, self._netns) for r in closed_records]
-        deltas = self._tcp.update(live, closed)
-        attributed: list[tuple[FlowKey, Traffic]] = []
-        internal = [(s, d) for s, d in deltas if routes.interface_for(s.remote_ip) != "lo"]
+        self._drain_connects()
+        records = [r for f in _FAMILIES for r in self._sockdiag.dump(socket.IPPROTO_TCP, f)]
+        closed = [
+            tcp_sample(r, self._netns)
+            for r in (self._destroy.drain() if self._destroy is not None else [])
+        ]
+        listeners = {r.local_port: r.inode for r in records if r.state == TCP_LISTEN}
+        live = [tcp_sample(r, self._netns) for r in records if r.state != TCP_LISTEN]
+        deltas = [
+            (s, d)
+            for s, d in self._tcp.update(live, closed)
+            if routes.interface_for(s.remote_ip) != "lo"
+        ]
         owners = self._owners.owners_of(
-            [s.inode for s, _ in internal] + [listeners.get(s.local_port, 0) for s, _ in internal]
+            [s.inode for s, _ in deltas] + [listeners.get(s.local_port, 0) for s, _ in deltas]
         )
-        for sample, delta in internal:
-            pid = self._tcp_owner(sample, owners, listeners)
+        attributed: list[tuple[FlowKey, Traffic]] = []
+        for s, delta in deltas:
+            pid = self._tcp_owner(s, owners, listeners)
             key = FlowKey(
                 pid,
                 self._netns,
                 "tcp",
-                sample.local_ip,
-                sample.local_port,
-                sample.remote_ip,
-                sample.remote_port,
+                s.local_ip,
+                s.local_port,
+                s.remote_ip,
+                s.remote_port,
+                routes.interface_for(s.remote_ip),
             )
-            attributed.append(
-                (assign_interface(key, routes.interface_for(sample.remote_ip)), delta)
-            )
+            attributed.append((key, delta))
         if self._capture is not None:
-            attributed += self._datagrams(routes)
+            attributed += self._datagrams()
         for pid in {k.pid for k, _ in attributed if k.pid is not None}:
             if pid not in self._process_info:
                 self._process_info[pid] = read_process_info(pid, self.options.proc_root)
         self.ledger.tick(now, attributed, netdev.read_interface_traffic())
-        self._forget_closed(closed)
+        for s in closed:
+            self._cookie_owner.pop(s.cookie, None)
+            self._connect_owner.pop((s.local_ip, s.local_port, s.remote_ip, s.remote_port), None)
+
+    def _drain_connects(self) -> None:
+        if self._tracer is None:
+            return
+        for ev in self._tracer.drain():
+            if not ev.established:
+                continue
+            self._connect_owner[(ev.local_ip, ev.local_port, ev.remote_ip, ev.remote_port)] = ev.pid
+            if ev.pid not in self._process_info:
+                info = read_process_info(ev.pid, self.options.proc_root)
+                if info.gone:  # exited already: keep the name the tracer saw
+                    info = ProcessInfo(
+                        ev.pid, ev.comm, None, False, (), None, None, None, None, None, gone=True
+                    )
+                self._process_info[ev.pid] = info
 
     def _tcp_owner(
         self, s: TcpSample, owners: dict[int, int], listeners: dict[int, int]
     ) -> int | None:
+        """inode owner, else the pid remembered for the cookie, else the connect tracer,
+        else the owner of the listener that accepted the connection."""
         pid = owners.get(s.inode) if s.inode else None
         if pid is None:
             pid = self._cookie_owner.get(s.cookie)
@@ -233,39 +247,24 @@ class BandwidthMonitor:
             self._cookie_owner[s.cookie] = pid
         return pid
 
-    def _forget_closed(self, closed: list[TcpSample]) -> None:
-        for s in closed:
-            self._cookie_owner.pop(s.cookie, None)
-            self._connect_owner.pop((s.local_ip, s.local_port, s.remote_ip, s.remote_port), None)
-
-    def _info_of_possibly_gone(self, pid: int, comm: str) -> ProcessInfo:
-        info = read_process_info(pid, self.options.proc_root)
-        if info.gone:
-            return ProcessInfo(pid, comm, None, False, (), None, None, None, None, None, gone=True)
-        return info
-
-    def _datagrams(self, routes: RouteTable) -> list[tuple[FlowKey, Traffic]]:
+    def _datagrams(self) -> list[tuple[FlowKey, Traffic]]:
+        """Counted UDP/ICMP packets since the last tick, each paired with its owner."""
         from hostmedic.collectors.packets import decode_key
-        from hostmedic.collectors.sockdiag import SockDiag
 
-        assert isinstance(self._sockdiag, SockDiag)
-        snapshot = self._capture.snapshot_and_reset()  # type: ignore[attr-defined]
-        bindings = [
-            UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
-            for family in (socket.AF_INET, socket.AF_INET6)
-            for r in self._sockdiag.dump(socket.IPPROTO_UDP, family)
-        ]
-        index = UdpSocketIndex(bindings)
-        matched: list[tuple[Datagram, int]] = []
+        assert self._sockdiag is not None
+        snapshot = self._capture.snapshot_and_reset()
+        self.capture_drops += snapshot.kernel_drops
+        counted = []
         for raw_key, (packets, ip_bytes) in snapshot.flows.items():
             k = decode_key(raw_key)
             name = self._interface_index.get(k.ifindex)
             if name == "lo":
                 continue
+            proto = _PROTOCOLS.get(k.protocol, f"ip-proto-{k.protocol}")
             d = Datagram(
                 name,
                 k.outgoing,
-                _protocol_name(k.protocol, k.ip_version),
+                proto,
                 k.src_ip,
                 k.src_port,
                 k.dst_ip,
@@ -273,25 +272,30 @@ class BandwidthMonitor:
                 packets,
                 ip_bytes,
             )
-            binding = index.find(d.local, d.remote) if d.protocol == "udp" else None
-            matched.append((d, binding.inode if binding else 0))
-        owners = self._owners.owners_of(inode for _, inode in matched)
+            counted.append(CountedDatagram(d, k.icmp_type, k.icmp_echo_id))
+        if not counted:
+            return []
+        udp = UdpSocketIndex(
+            UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
+            for f in _FAMILIES
+            for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)
+        )
+        pings = {p.local_port: p.inode for p in read_proc_net_sockets("icmp", "icmp6")}
+        raws = [r.inode for r in read_proc_net_sockets("raw", "raw6") if r.local_port in (1, 58)]
+        paired = socket_inodes(counted, udp, pings, raws)
+        owners = self._owners.owners_of(i for _, i in paired if i > 0)
         result = []
-        for d, inode in matched:
-            pid = owners.get(inode) if inode else None
-            if (
-                pid is None
-                and d.protocol.startswith("icmp")
-                and _answered_by_kernel(d, k_type=d.src_port)
-            ):
-                pid = KERNEL_PID
+        for c, (d, inode) in zip(counted, paired, strict=True):
+            pid = KERNEL_PID if inode == KERNEL else owners.get(inode)
+            if c.icmp_echo_id is not None and pid != KERNEL_PID:
+                # ping often exits before its last reply is counted: remember its echo id
+                if pid is not None:
+                    self._ping_owner[c.icmp_echo_id] = pid
+                else:
+                    pid = self._ping_owner.get(c.icmp_echo_id)
             (lip, lport), (rip, rport) = d.local, d.remote
-            result.append(
-                (
-                    FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, d.interface),
-                    d.traffic,
-                )
-            )
+            key = FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, d.interface)
+            result.append((key, d.traffic))
         return result
 
     def facts(
@@ -299,29 +303,24 @@ class BandwidthMonitor:
     ) -> BandwidthFacts:
         """Roll up everything sampled since :meth:`start`."""
         assert self.ledger is not None
-        speeds = {name: netdev.link_speed_mbit(name) for name in self.ledger.interfaces}
-        drops = getattr(self._capture, "kernel_drops", 0) if self._capture is not None else 0
         return build_facts(
             self.ledger,
             processes=self._process_info,
             country_of=country_of,
             home_country=home_country,
-            link_speeds_mbit=speeds,
+            link_speeds_mbit={n: netdev.link_speed_mbit(n) for n in self.ledger.interfaces},
             not_counted=tuple(self.not_counted),
-            capture_drops=int(drops or 0),
+            capture_drops=self.capture_drops,
             read_at=time.time(),
         )
 
     def close(self) -> None:
-        """Release every kernel resource (rings, BPF programs, netlink sockets)."""
-        for source in (self._capture, self._tracer, self._destroy, self._sockdiag):
-            if source is None:
-                continue
-            closer = getattr(source, "stop", None) or source.close  # type: ignore[attr-defined]
-            try:
-                closer()
-            except OSError as exc:
-                log.debug("closing %r: %s", source, exc)
+        """Release every kernel resource (ring, BPF program, netlink sockets)."""
+        if self._capture is not None:
+            self._capture.stop()
+        for source in (self._tracer, self._destroy, self._sockdiag):
+            if source is not None:
+                source.close()
 
     def __enter__(self) -> BandwidthMonitor:
         self.start()
@@ -329,13 +328,3 @@ class BandwidthMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _protocol_name(protocol: int, ip_version: int) -> str:
-    return {17: "udp", 1: "icmp", 58: "icmpv6"}.get(protocol, f"ip{ip_version}-proto{protocol}")
-
-
-def _answered_by_kernel(d: Datagram, k_type: int) -> bool:
-    """Echo requests received and echo replies sent are the kernel's own doing."""
-    del k_type
-    return not d.outgoing or not is_loopback(d.src_ip)

@@ -84,3 +84,36 @@ def from_jsonable(cls: type[T], data: Any, where: str = "$") -> T:
         return cls(**kwargs)
     except TypeError as exc:
         raise ParseError(f"{where}: {exc}") from exc
+
+
+def dump_bundle(facts: dict[str, Any]) -> dict[str, Any]:
+    """A fact bundle document: every collected fact, or why it could not be collected."""
+    from hostmedic.errors import FactUnavailable
+
+    out: dict[str, Any] = {}
+    for name, value in facts.items():
+        if isinstance(value, FactUnavailable):
+            out[name] = {"unavailable": {"key": value.key, "detail": str(value)}}
+        elif dataclasses.is_dataclass(value):
+            out[name] = {"value": to_jsonable(value)}
+    return {"schema": BUNDLE_SCHEMA, "facts": out}
+
+
+def load_bundle(document: Any, types_by_name: dict[str, type]) -> dict[str, Any]:
+    """Rebuild facts from :func:`dump_bundle` output; unknown names are ignored."""
+    from hostmedic.errors import FactUnavailable
+
+    if not isinstance(document, dict) or document.get("schema") != BUNDLE_SCHEMA:
+        raise ParseError(f"not a {BUNDLE_SCHEMA} document")
+    facts: dict[str, Any] = {}
+    for name, entry in (document.get("facts") or {}).items():
+        if name not in types_by_name or not isinstance(entry, dict):
+            continue
+        if "unavailable" in entry:
+            why = entry["unavailable"]
+            facts[name] = FactUnavailable(
+                str(why.get("detail", "")), key=str(why.get("key", "reason.generic"))
+            )
+        else:
+            facts[name] = from_jsonable(types_by_name[name], entry.get("value"), f"$.{name}")
+    return facts

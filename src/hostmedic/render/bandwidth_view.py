@@ -1,5 +1,8 @@
 """Ranked tables for ``hostmedic bandwidth``: processes (nethogs), remote addresses and
-flows (iftop), interfaces and the unattributed bucket — fitted to an 80-column console."""
+flows (iftop), interfaces and the unattributed bucket — fitted to an 80-column console.
+
+Every cell is a rich ``Text``: plain strings would be parsed as markup ("[kernel]",
+"[::]:0", or a hostile process name such as "[link=…]")."""
 
 from __future__ import annotations
 
@@ -20,21 +23,30 @@ def _rate(n_bytes: int, seconds: float) -> str:
     return human_bits_per_s(8 * n_bytes / seconds) if seconds > 0 else "-"
 
 
-def _table(title: str, t: Translator, *headers: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+def _cell(value: object) -> Text:
+    return value if isinstance(value, Text) else Text(sanitize(value))
+
+
+def _table(t: Translator, title_key: str, *headers: str) -> Table:
+    table = Table(title=t(title_key), title_justify="left", pad_edge=False)
     for h in headers:
         justify = "right" if h.startswith("ui.col.num.") else "left"
         table.add_column(t(h), justify=justify, overflow="ellipsis", no_wrap=True)
     return table
 
 
-def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows: int) -> None:
-    """Print the one-shot sample as tables (byte counts over the window, and mean rates)."""
-    d = facts.duration_s
-    console.print(Text(t("ui.bw.window", seconds=f"{d:.1f}"), style="bold"))
-    procs = _table(
-        t("ui.bw.processes"),
+def _add(table: Table, *cells: object) -> None:
+    table.add_row(*(_cell(c) for c in cells))
+
+
+def _pid(pid: int | None) -> str:
+    return str(pid) if pid is not None else "?"
+
+
+def process_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
+    table = _table(
         t,
+        "ui.bw.processes",
         "ui.col.pid",
         "ui.col.process",
         "ui.col.verdict",
@@ -44,21 +56,25 @@ def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows
         "ui.col.num.remotes",
     )
     for p in facts.processes[:rows]:
-        verdict = judge(p, d).kind
+        verdict = judge(p, facts.duration_s).kind
         name = p.info.name if p.info else t("ui.bw.unknown_process")
-        procs.add_row(
-            str(p.pid) if p.pid is not None else "?",
-            sanitize(name),
+        _add(
+            table,
+            _pid(p.pid),
+            name,
             Text(t("verdict." + verdict), style=_VERDICT_STYLE.get(verdict, "")),
             human_bytes(p.traffic.tx_bytes),
             human_bytes(p.traffic.rx_bytes),
-            _rate(p.traffic.tx_bytes, d),
+            _rate(p.traffic.tx_bytes, facts.duration_s),
             str(len(p.remote_ips)),
         )
-    console.print(procs)
-    remotes = _table(
-        t("ui.bw.remotes"),
+    return table
+
+
+def remote_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
+    table = _table(
         t,
+        "ui.bw.remotes",
         "ui.col.remote",
         "ui.col.country",
         "ui.col.num.sent",
@@ -66,19 +82,24 @@ def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows
         "ui.col.pids",
     )
     for r in facts.remotes[:rows]:
-        country = r.country or "?"
-        flag = Text(country + (" ⚑" if r.abroad else ""), style="yellow" if r.abroad else "")
-        remotes.add_row(
+        country = Text(
+            (r.country or "?") + (" ⚑" if r.abroad else ""), style="yellow" if r.abroad else ""
+        )
+        _add(
+            table,
             r.ip,
-            flag,
+            country,
             human_bytes(r.traffic.tx_bytes),
             human_bytes(r.traffic.rx_bytes),
             ",".join(map(str, r.pids[:4])) or "?",
         )
-    console.print(remotes)
-    flows = _table(
-        t("ui.bw.flows"),
+    return table
+
+
+def flow_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
+    table = _table(
         t,
+        "ui.bw.flows",
         "ui.col.proto",
         "ui.col.local",
         "ui.col.remote",
@@ -88,41 +109,65 @@ def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows
     )
     for f in facts.flows[:rows]:
         k = f.key
-        flows.add_row(
+        _add(
+            table,
             k.protocol,
             format_endpoint(k.local_ip, k.local_port),
             format_endpoint(k.remote_ip, k.remote_port),
-            str(k.pid) if k.pid is not None else "?",
+            _pid(k.pid),
             human_bytes(f.traffic.tx_bytes),
             human_bytes(f.traffic.rx_bytes),
         )
-    console.print(flows)
-    ifaces = _table(
-        t("ui.bw.interfaces"),
+    return table
+
+
+def interface_table(facts: BandwidthFacts, t: Translator) -> Table:
+    """Interfaces that carried traffic (all of them if none did), then the unattributed row."""
+    table = _table(
         t,
+        "ui.bw.interfaces",
         "ui.col.interface",
         "ui.col.num.sent",
         "ui.col.num.received",
         "ui.col.num.rate_out",
         "ui.col.num.rate_in",
     )
-    for i in facts.interfaces:
-        ifaces.add_row(
-            sanitize(i.name),
+    d = facts.duration_s
+    busy = [i for i in facts.interfaces if not i.traffic.is_zero] or list(facts.interfaces)
+    for i in busy:
+        _add(
+            table,
+            i.name,
             human_bytes(i.traffic.tx_bytes),
             human_bytes(i.traffic.rx_bytes),
             _rate(i.traffic.tx_bytes, d),
             _rate(i.traffic.rx_bytes, d),
         )
     u = facts.unattributed
-    ifaces.add_row(
+    _add(
+        table,
         Text(t("ui.bw.unattributed"), style="dim"),
         human_bytes(u.tx_bytes),
         human_bytes(u.rx_bytes),
         _rate(u.tx_bytes, d),
         _rate(u.rx_bytes, d),
     )
-    console.print(ifaces)
+    return table
+
+
+def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows: int) -> None:
+    """Print the one-shot sample as tables (byte counts over the window, and mean rates)."""
+    console.print(Text(t("ui.bw.window", seconds=f"{facts.duration_s:.1f}"), style="bold"))
+    if facts.flows:
+        for table in (
+            process_table(facts, t, rows),
+            remote_table(facts, t, rows),
+            flow_table(facts, t, rows),
+        ):
+            console.print(table)
+    else:
+        console.print(Text(t("ui.bw.no_traffic")))
+    console.print(interface_table(facts, t))
     for key, detail in facts.not_counted:
         console.print(
             Text(f"{t('ui.bw.not_counted')}: {t(key)} ({sanitize(detail)})", style="yellow")

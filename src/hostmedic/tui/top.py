@@ -50,13 +50,14 @@ def sort_value(row: ProcessUsage | RemoteUsage, key: str, direction: str) -> flo
     return _rate(row.rates, key if key != "peak" else "peak", direction)
 
 
-def _cells(row: ProcessUsage | RemoteUsage, direction: str) -> list[str]:
+def _cells(row: ProcessUsage | RemoteUsage, direction: str) -> list[Text]:
     rates = [human_bits_per_s(8 * _rate(row.rates, w, direction)) for w in ("2s", "10s", "40s")]
-    return [
+    values = [
         *rates,
         human_bytes(_bytes(row.traffic, direction)),
         human_bits_per_s(8 * _rate(row.rates, "peak", direction)),
     ]
+    return [Text(v, justify="right") for v in values]
 
 
 class TopApp(App[None]):
@@ -139,8 +140,8 @@ class TopApp(App[None]):
             verdict = judge(p, facts.duration_s).kind
             style = "bold red" if verdict == "suspicious" else ""
             procs.add_row(
-                str(p.pid if p.pid is not None else "?"),
-                sanitize(name)[:16],
+                Text(str(p.pid if p.pid is not None else "?")),
+                Text(sanitize(name)[:16]),
                 Text(t("verdict." + verdict), style=style),
                 *_cells(p, self.direction),
             )
@@ -154,7 +155,10 @@ class TopApp(App[None]):
                 (r.country or "?") + ("!" if r.abroad else ""), style="yellow" if r.abroad else ""
             )
             remotes.add_row(
-                r.ip, country, *_cells(r, self.direction), ",".join(map(str, r.pids[:3]))
+                Text(r.ip),
+                country,
+                *_cells(r, self.direction),
+                Text(",".join(map(str, r.pids[:3]))),
             )
         self._update_status(facts)
 

@@ -1,0 +1,63 @@
+"""Which socket a counted UDP/ICMP packet belongs to. Pure.
+
+UDP: the way the kernel delivers (connected socket, then bound address, then wildcard) —
+this is what attributes one unconnected socket spraying many peers to its process.
+ICMP: echo requests we receive and the replies we send are the kernel's own work (pid 0),
+and so is every non-echo message (errors, neighbour discovery, MLD); echo requests we send
+and their replies belong to the ping socket whose "port" is the echo id, else to the only
+raw ICMP socket if there is exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hostmedic.analysis.accounting import Datagram, UdpSocketIndex
+
+KERNEL = -1  # marker: answered by the kernel itself, not by a socket
+_ECHO_REQUEST = {"icmp": 8, "icmpv6": 128}
+_ECHO_REPLY = {"icmp": 0, "icmpv6": 129}
+
+
+@dataclass(frozen=True, slots=True)
+class CountedDatagram:
+    """A decoded capture flow plus the ICMP details the owner decision needs."""
+
+    datagram: Datagram
+    icmp_type: int | None = None
+    icmp_echo_id: int | None = None
+
+
+def _icmp_owner(d: CountedDatagram, ping_ids: dict[int, int], raw_icmp_inodes: list[int]) -> int:
+    proto, kind, outgoing = d.datagram.protocol, d.icmp_type, d.datagram.outgoing
+    request, reply = _ECHO_REQUEST[proto], _ECHO_REPLY[proto]
+    if kind not in (request, reply):
+        return KERNEL  # errors, neighbour discovery, MLD: generated and consumed by the kernel
+    if (kind == request) != outgoing:
+        return KERNEL  # an echo request we received, or the reply we sent to it
+    if d.icmp_echo_id is not None and d.icmp_echo_id in ping_ids:
+        return ping_ids[d.icmp_echo_id]
+    if len(raw_icmp_inodes) == 1:
+        return raw_icmp_inodes[0]
+    return 0
+
+
+def socket_inodes(
+    counted: Iterable[CountedDatagram],
+    udp: UdpSocketIndex,
+    ping_ids: dict[int, int],
+    raw_icmp_inodes: list[int],
+) -> list[tuple[Datagram, int]]:
+    """Pair each datagram with its socket inode: 0 unknown, :data:`KERNEL` the kernel."""
+    paired: list[tuple[Datagram, int]] = []
+    for c in counted:
+        d = c.datagram
+        if d.protocol in ("udp", "udplite"):
+            hit = udp.find(d.local, d.remote)
+            paired.append((d, hit.inode if hit else 0))
+        elif d.protocol in ("icmp", "icmpv6"):
+            paired.append((d, _icmp_owner(c, ping_ids, raw_icmp_inodes)))
+        else:
+            paired.append((d, 0))
+    return paired
