@@ -43,7 +43,7 @@ def print_findings(
     failed = [f for f in findings if f.status is Status.FAILED]
     skipped = [f for f in findings if f.status is Status.SKIPPED]
     passed = [f for f in findings if f.status is Status.PASSED]
-    if not failed:
+    if not any(f.severity > Severity.INFO for f in failed):
         console.print(Text(t("ui.report.all_clear"), style="bold green"))
     for f in failed:
         params = _params(f, t)

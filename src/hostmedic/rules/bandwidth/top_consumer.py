@@ -31,6 +31,7 @@ _SEVERITY = {
 )
 def top_consumer(bandwidth: BandwidthFacts, settings: Settings) -> Iterator[Finding]:
     """The processes carrying most of the traffic are business or system processes."""
+    total = sum(p.traffic.total_bytes for p in bandwidth.processes)
     for row in significant(bandwidth.processes, settings):
         verdict = judge(row, bandwidth.duration_s)
         info = row.info
@@ -48,6 +49,7 @@ def top_consumer(bandwidth: BandwidthFacts, settings: Settings) -> Iterator[Find
                 "tx_bytes": row.traffic.tx_bytes,
                 "rx_bytes": row.traffic.rx_bytes,
                 "remotes": len(row.remote_ips),
+                "percent": round(100 * row.traffic.total_bytes / total),
                 "clues": [(c.key, dict(c.params)) for c in verdict.clues],
             },
             evidence=(process_evidence(row, bandwidth),),
