@@ -204,12 +204,15 @@ class Series:
         return total
 
     def rates(self, now_s: float, elapsed_s: float) -> Rates:
-        values: list[float] = []
+        """Averages over the last 2 s, 10 s and 40 s (over the elapsed time until a window
+        is full, as iftop does), and the peak 2 s rate."""
+        averages: dict[str, float] = {}
         for span in WINDOWS_S:
             divisor = max(min(span, elapsed_s), 1e-9)
             w = self.window(now_s, span)
-            values += [w.tx_bytes / divisor, w.rx_bytes / divisor]
-        return Rates(*values, self.peak_tx, self.peak_rx)
+            averages[f"tx_{span:.0f}s_bytes_per_s"] = w.tx_bytes / divisor
+            averages[f"rx_{span:.0f}s_bytes_per_s"] = w.rx_bytes / divisor
+        return Rates(**averages, tx_peak_bytes_per_s=self.peak_tx, rx_peak_bytes_per_s=self.peak_rx)
 
     def update_peak(self, now_s: float, elapsed_s: float) -> None:
         divisor = max(min(WINDOWS_S[0], elapsed_s), 1e-9)
@@ -252,12 +255,9 @@ class Ledger:
         self.now_s = time_s
         per_interface: dict[str, Traffic] = {}
         for key, delta in attributed:
-            for table, row in (
-                (self.flows, key),
-                (self.processes, (key.pid, key.netns_inode)),
-                (self.remotes, key.remote_ip),
-            ):
-                table.setdefault(row, Series()).add(time_s, delta)  # type: ignore[attr-defined]
+            self.flows.setdefault(key, Series()).add(time_s, delta)
+            self.processes.setdefault((key.pid, key.netns_inode), Series()).add(time_s, delta)
+            self.remotes.setdefault(key.remote_ip, Series()).add(time_s, delta)
             if key.interface is not None:
                 per_interface[key.interface] = per_interface.get(key.interface, Traffic()) + delta
         for name, counters in interface_counters.items():

@@ -8,7 +8,7 @@ Seeds 000–003: "check where the remote IP is; abroad means a greater security 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import metadata
 
@@ -48,11 +48,13 @@ class CountryLookup:
 
     def __init__(self, overrides: Iterable[tuple[IPNetwork, str]] = ()) -> None:
         self._overrides = list(overrides)
+        self._database: Callable[[str], str | None] | None
         try:
             from iptocc import country_code
         except ImportError:
-            country_code = None
-        self._database = country_code
+            self._database = None
+        else:
+            self._database = country_code
         self.country_of = lru_cache(maxsize=65536)(self._lookup)
 
     @property

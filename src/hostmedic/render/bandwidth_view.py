@@ -30,8 +30,10 @@ def _cell(value: object) -> Text:
 def _table(t: Translator, title_key: str, *headers: str) -> Table:
     table = Table(title=t(title_key), title_justify="left", pad_edge=False)
     for h in headers:
-        justify = "right" if h.startswith("ui.col.num.") else "left"
-        table.add_column(t(h), justify=justify, overflow="ellipsis", no_wrap=True)
+        numeric = h.startswith("ui.col.num.")
+        table.add_column(
+            t(h), justify="right" if numeric else "left", overflow="ellipsis", no_wrap=True
+        )
     return table
 
 

@@ -32,8 +32,8 @@ class TrafficSource(Protocol):
 
 
 def _rate(rates: Rates, window: str, direction: str) -> float:
-    tx = getattr(rates, f"tx_{window}_bytes_per_s")
-    rx = getattr(rates, f"rx_{window}_bytes_per_s")
+    tx = float(getattr(rates, f"tx_{window}_bytes_per_s"))
+    rx = float(getattr(rates, f"rx_{window}_bytes_per_s"))
     return {"total": tx + rx, "out": tx, "in": rx}[direction]
 
 
