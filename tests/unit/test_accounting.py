@@ -27,7 +27,8 @@ def sample(cookie: int, tx: int, rx: int = 0, inode: int = 100) -> TcpSample:
     )
 
 
-def test_tcp_ip_traffic_adds_one_header_per_segment():
+def test_tcp_ip_traffic_adds_one_header_per_segment_and_the_handshake_options():
+    # client: our SYN (in segs_out) and their SYN-ACK (in segs_in) carry 8 more option bytes
     t = tcp_ip_traffic(
         family=socket.AF_INET,
         bytes_sent=14480,
@@ -36,7 +37,7 @@ def test_tcp_ip_traffic_adds_one_header_per_segment():
         segs_in=5,
         has_timestamps=True,
     )
-    assert t == Traffic(14480 + 10 * 52, 5 * 52, 10, 5)
+    assert t == Traffic(14480 + 10 * 52 + 8, 5 * 52 + 8, 10, 5)
     t6 = tcp_ip_traffic(
         family=socket.AF_INET6,
         bytes_sent=0,
@@ -45,7 +46,50 @@ def test_tcp_ip_traffic_adds_one_header_per_segment():
         segs_in=1,
         has_timestamps=False,
     )
-    assert t6 == Traffic(60, 160, 1, 1)
+    assert t6 == Traffic(60 + 12, 160 + 12, 1, 1)
+
+
+def test_accepted_socket_adds_the_syn_ack_its_request_socket_sent():
+    # measured in the lab: 4 KB accepted connection, wire 6 packets out
+    t = tcp_ip_traffic(
+        family=socket.AF_INET,
+        bytes_sent=4096,
+        bytes_received=0,
+        segs_out=5,
+        segs_in=4,
+        has_timestamps=True,
+        accepted=True,
+    )
+    assert t.tx_packets == 6
+    assert t.tx_bytes == 4096 + 5 * 52 + (52 + 8)
+    assert t.rx_bytes == 4 * 52 + 8
+
+
+def test_a_received_fin_is_not_a_payload_byte():
+    open_ = tcp_ip_traffic(
+        family=socket.AF_INET,
+        bytes_sent=0,
+        bytes_received=500,
+        segs_out=3,
+        segs_in=3,
+        has_timestamps=True,
+    )
+    closed = tcp_ip_traffic(
+        family=socket.AF_INET,
+        bytes_sent=0,
+        bytes_received=501,
+        segs_out=3,
+        segs_in=3,
+        has_timestamps=True,
+        fin_received=True,
+    )
+    assert closed.rx_bytes == open_.rx_bytes
+
+
+def test_counters_that_appear_to_shrink_add_nothing():
+    tracker = TcpDeltaTracker()
+    tracker.update([sample(1, 5000)])
+    assert tracker.update([sample(1, 4900)]) == []
 
 
 def test_first_update_is_a_baseline_then_only_growth_counts():

@@ -3,7 +3,7 @@
 import pytest
 
 from hostmedic.analysis.accounting import Datagram, UdpBinding, UdpSocketIndex
-from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, socket_inodes
+from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, IcmpSockets, socket_inodes
 from hostmedic.collectors.procnet import parse_proc_net_sockets
 from hostmedic.errors import ParseError
 
@@ -41,8 +41,9 @@ def icmp(outgoing, kind, echo_id=None, proto="icmp"):
     return CountedDatagram(Datagram("v0", outgoing, proto, src, 0, dst, 0, 1, 84), kind, echo_id)
 
 
-def owners(*counted, pings=None, raws=()):
-    return [i for _, i in socket_inodes(counted, UdpSocketIndex([]), pings or {}, list(raws))]
+def owners(*counted, pings=None, raws=None):
+    icmp = IcmpSockets(pings or {}, raws or {})
+    return [i for _, i in socket_inodes(counted, UdpSocketIndex([]), icmp)]
 
 
 def test_kernel_answers_pings_and_sends_errors():
@@ -55,12 +56,13 @@ def test_kernel_answers_pings_and_sends_errors():
 
 
 def test_our_pings_belong_to_the_ping_socket_then_the_lone_raw_socket():
-    assert owners(icmp(True, 8, 6699), icmp(False, 0, 6699), pings={6699: 424242}) == [
-        424242,
-        424242,
-    ]
-    assert owners(icmp(True, 128, 5, proto="icmpv6"), raws=[515151]) == [515151]
-    assert owners(icmp(True, 8, 5), raws=[1, 2]) == [0]
+    pings = {"icmp": {6699: 424242}}
+    assert owners(icmp(True, 8, 6699), icmp(False, 0, 6699), pings=pings) == [424242, 424242]
+    assert owners(icmp(True, 128, 5, proto="icmpv6"), raws={"icmpv6": [515151]}) == [515151]
+    assert owners(icmp(True, 8, 5), raws={"icmp": [1, 2]}) == [0]
+    # iputils ping holds a raw socket of each family: each family has exactly one
+    both = {"icmp": [11], "icmpv6": [12]}
+    assert owners(icmp(True, 8, 5), icmp(True, 128, 5, proto="icmpv6"), raws=both) == [11, 12]
 
 
 def test_udp_goes_to_the_matching_socket():
@@ -69,4 +71,4 @@ def test_udp_goes_to_the_matching_socket():
     other = CountedDatagram(
         Datagram("v0", False, "udp", "198.18.9.2", 4000, "198.18.9.1", 54, 1, 60)
     )
-    assert [i for _, i in socket_inodes([d, other], udp, {}, [])] == [99, 0]
+    assert [i for _, i in socket_inodes([d, other], udp, IcmpSockets({}, {}))] == [99, 0]

@@ -60,3 +60,26 @@ def test_net_dev_parse_and_ip_level():
 def test_net_dev_garbage_is_a_parse_error(text):
     with pytest.raises(ParseError):
         parse_net_dev(text)
+
+
+def test_socket_owners_rescan_once_and_remember_ownerless_inodes(tmp_path):
+    import os
+
+    from hostmedic.collectors.procfs import SocketOwners
+
+    fd = tmp_path / "42" / "fd"
+    fd.mkdir(parents=True)
+    os.symlink("socket:[1001]", fd / "3")
+    os.symlink("/dev/null", fd / "4")
+    owners = SocketOwners(str(tmp_path))
+    owners.begin_tick()
+    assert owners.owners_of([1001, 2002]) == {1001: 42}
+    assert owners.scans == 1
+    owners.begin_tick()
+    assert owners.owners_of([1001, 2002]) == {1001: 42}  # 2002 has no fd anywhere
+    assert owners.scans == 1
+    os.symlink("socket:[3003]", fd / "5")
+    owners.begin_tick()
+    assert owners.owners_of([3003]) == {3003: 42}
+    assert owners.owners_of([4004]) == {}  # at most one scan per tick
+    assert owners.scans == 2

@@ -24,6 +24,11 @@ IPV4_HEADER_BYTES = 20
 IPV6_HEADER_BYTES = 40
 TCP_HEADER_BYTES = 20
 TCP_TIMESTAMP_OPTION_BYTES = 12
+# Linux's SYN and SYN-ACK carry MSS, SACK-permitted, window scale (and timestamps):
+# 20 option bytes with timestamps, 12 without.
+TCP_SYN_OPTION_BYTES = {True: 20, False: 12}
+# TCP states in which the peer's FIN has arrived (tcp_info counts it as one received byte).
+FIN_RECEIVED_STATES = frozenset({6, 7, 8, 9, 11})  # TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING
 
 
 def tcp_ip_traffic(
@@ -34,20 +39,41 @@ def tcp_ip_traffic(
     segs_out: int,
     segs_in: int,
     has_timestamps: bool,
+    accepted: bool = False,
+    fin_received: bool = False,
 ) -> Traffic:
     """IP-level traffic of one TCP socket from its tcp_info payload and segment counters.
 
     tcp_info counts payload; every segment on the wire also carries an IP header and a TCP
-    header (32 bytes with the timestamp option, which Linux negotiates by default).
+    header (32 bytes with the timestamp option, which Linux negotiates by default). The
+    handshake differs: SYN and SYN-ACK carry more options than data segments, an accepted
+    socket never counts the SYN-ACK (its request socket sent it), and a received FIN
+    counts as one byte. These are constant per socket, so deltas stay exact.
     """
     ip_header = IPV6_HEADER_BYTES if family == socket.AF_INET6 else IPV4_HEADER_BYTES
-    tcp_header = TCP_HEADER_BYTES + (TCP_TIMESTAMP_OPTION_BYTES if has_timestamps else 0)
-    per_segment = ip_header + tcp_header
+    data_options = TCP_TIMESTAMP_OPTION_BYTES if has_timestamps else 0
+    per_segment = ip_header + TCP_HEADER_BYTES + data_options
+    syn_extra = TCP_SYN_OPTION_BYTES[has_timestamps] - data_options
+    tx_bytes = bytes_sent + segs_out * per_segment
+    rx_bytes = bytes_received - (1 if fin_received and bytes_received else 0)
+    rx_bytes += segs_in * per_segment
+    tx_packets = segs_out
+    if accepted:  # their SYN is in segs_in; our SYN-ACK is nowhere in this socket's counters
+        rx_bytes += syn_extra if segs_in else 0
+        tx_bytes += per_segment + syn_extra
+        tx_packets += 1
+    else:  # our SYN is in segs_out, their SYN-ACK in segs_in
+        tx_bytes += syn_extra if segs_out else 0
+        rx_bytes += syn_extra if segs_in else 0
+    return Traffic(tx_bytes=tx_bytes, rx_bytes=rx_bytes, tx_packets=tx_packets, rx_packets=segs_in)
+
+
+def _growth(now: Traffic, before: Traffic) -> Traffic:
+    """What a socket's counters grew by; never negative (a counter that appears to shrink,
+    e.g. a socket whose accepted/listener status changed, adds nothing)."""
+    d = now - before
     return Traffic(
-        tx_bytes=bytes_sent + segs_out * per_segment,
-        rx_bytes=bytes_received + segs_in * per_segment,
-        tx_packets=segs_out,
-        rx_packets=segs_in,
+        max(d.tx_bytes, 0), max(d.rx_bytes, 0), max(d.tx_packets, 0), max(d.rx_packets, 0)
     )
 
 
@@ -87,15 +113,15 @@ class TcpDeltaTracker:
             seen[sample.cookie] = sample.traffic
             if before is None and not self._baselined:
                 continue
-            delta = sample.traffic - (before or Traffic())
+            delta = _growth(sample.traffic, before or Traffic())
             if not delta.is_zero:
                 deltas.append((sample, delta))
         for sample in closed:
             before = seen.pop(sample.cookie, None) or self._last.get(sample.cookie)
             if before is None and not self._baselined:
                 continue
-            delta = sample.traffic - (before or Traffic())
-            if delta.tx_bytes > 0 or delta.rx_bytes > 0:
+            delta = _growth(sample.traffic, before or Traffic())
+            if not delta.is_zero:
                 deltas.append((sample, delta))
         self._last = seen
         self._baselined = True

@@ -5,7 +5,7 @@ this is what attributes one unconnected socket spraying many peers to its proces
 ICMP: echo requests we receive and the replies we send are the kernel's own work (pid 0),
 and so is every non-echo message (errors, neighbour discovery, MLD); echo requests we send
 and their replies belong to the ping socket whose "port" is the echo id, else to the only
-raw ICMP socket if there is exactly one.
+raw ICMP socket of that address family if there is exactly one.
 """
 
 from __future__ import annotations
@@ -29,25 +29,33 @@ class CountedDatagram:
     icmp_echo_id: int | None = None
 
 
-def _icmp_owner(d: CountedDatagram, ping_ids: dict[int, int], raw_icmp_inodes: list[int]) -> int:
+@dataclass(frozen=True, slots=True)
+class IcmpSockets:
+    """Ping sockets (echo id → inode) and raw ICMP sockets, per protocol ("icmp" for IPv4,
+    "icmpv6"): iputils ping holds one raw socket of each family."""
+
+    ping_ids: dict[str, dict[int, int]]
+    raw_inodes: dict[str, list[int]]
+
+
+def _icmp_owner(d: CountedDatagram, sockets: IcmpSockets) -> int:
     proto, kind, outgoing = d.datagram.protocol, d.icmp_type, d.datagram.outgoing
     request, reply = _ECHO_REQUEST[proto], _ECHO_REPLY[proto]
     if kind not in (request, reply):
         return KERNEL  # errors, neighbour discovery, MLD: generated and consumed by the kernel
     if (kind == request) != outgoing:
         return KERNEL  # an echo request we received, or the reply we sent to it
+    ping_ids = sockets.ping_ids.get(proto, {})
     if d.icmp_echo_id is not None and d.icmp_echo_id in ping_ids:
         return ping_ids[d.icmp_echo_id]
-    if len(raw_icmp_inodes) == 1:
-        return raw_icmp_inodes[0]
-    return 0
+    raws = sockets.raw_inodes.get(proto, [])
+    return raws[0] if len(raws) == 1 else 0
 
 
 def socket_inodes(
     counted: Iterable[CountedDatagram],
     udp: UdpSocketIndex,
-    ping_ids: dict[int, int],
-    raw_icmp_inodes: list[int],
+    icmp: IcmpSockets,
 ) -> list[tuple[Datagram, int]]:
     """Pair each datagram with its socket inode: 0 unknown, :data:`KERNEL` the kernel."""
     paired: list[tuple[Datagram, int]] = []
@@ -57,7 +65,7 @@ def socket_inodes(
             hit = udp.find(d.local, d.remote)
             paired.append((d, hit.inode if hit else 0))
         elif d.protocol in ("icmp", "icmpv6"):
-            paired.append((d, _icmp_owner(c, ping_ids, raw_icmp_inodes)))
+            paired.append((d, _icmp_owner(c, icmp)))
         else:
             paired.append((d, 0))
     return paired

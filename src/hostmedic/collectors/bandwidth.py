@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from hostmedic.analysis.accounting import (
+    FIN_RECEIVED_STATES,
     Datagram,
     Ledger,
     TcpDeltaTracker,
@@ -32,7 +33,7 @@ from hostmedic.analysis.accounting import (
     UdpSocketIndex,
     tcp_ip_traffic,
 )
-from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, socket_inodes
+from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, IcmpSockets, socket_inodes
 from hostmedic.analysis.rollup import build_facts
 from hostmedic.analysis.routes import RouteTable, parse_ipv4_routes, parse_ipv6_routes
 from hostmedic.collectors import netdev
@@ -60,8 +61,11 @@ class MonitorOptions:
     proc_root: str = "/proc"
 
 
-def tcp_sample(r: SocketRecord, netns_inode: int) -> TcpSample:
-    """A sock_diag record as the ledger's cumulative IP-level counters."""
+def tcp_sample(r: SocketRecord, netns_inode: int, listening_ports: set[int]) -> TcpSample:
+    """A sock_diag record as the ledger's cumulative IP-level counters.
+
+    A socket on a listening port was accepted; destroy events report state CLOSE, which
+    (like the FIN-received states of live sockets) means the peer's FIN was counted."""
     traffic = tcp_ip_traffic(
         family=r.family,
         bytes_sent=r.bytes_sent or 0,
@@ -69,6 +73,8 @@ def tcp_sample(r: SocketRecord, netns_inode: int) -> TcpSample:
         segs_out=r.segs_out or 0,
         segs_in=r.segs_in or 0,
         has_timestamps=bool(r.has_timestamps),
+        accepted=r.local_port in listening_ports,
+        fin_received=r.state in FIN_RECEIVED_STATES,
     )
     return TcpSample(
         r.cookie,
@@ -122,6 +128,8 @@ class BandwidthMonitor:
         self._cookie_owner: dict[int, int] = {}
         self._connect_owner: dict[tuple[str, int, str, int], int] = {}
         self._ping_owner: dict[int, int] = {}
+        self._udp_previous: list[UdpBinding] = []
+        self._udp_owner: dict[int, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
         self._sockdiag: SockDiag | None = None
         self._destroy: DestroyListener | None = None
@@ -176,14 +184,14 @@ class BandwidthMonitor:
         now = self._clock()
         routes = self._route_table(now)
         self._owners.begin_tick()
-        self._drain_connects()
         records = [r for f in _FAMILIES for r in self._sockdiag.dump(socket.IPPROTO_TCP, f)]
-        closed = [
-            tcp_sample(r, self._netns)
-            for r in (self._destroy.drain() if self._destroy is not None else [])
-        ]
+        destroyed = self._destroy.drain() if self._destroy is not None else []
+        # after the destroy drain: every connect of a connection destroyed so far is traced
+        self._drain_connects()
         listeners = {r.local_port: r.inode for r in records if r.state == TCP_LISTEN}
-        live = [tcp_sample(r, self._netns) for r in records if r.state != TCP_LISTEN]
+        ports = set(listeners)
+        closed = [tcp_sample(r, self._netns, ports) for r in destroyed]
+        live = [tcp_sample(r, self._netns, ports) for r in records if r.state != TCP_LISTEN]
         deltas = [
             (s, d)
             for s, d in self._tcp.update(live, closed)
@@ -273,17 +281,20 @@ class BandwidthMonitor:
                 ip_bytes,
             )
             counted.append(CountedDatagram(d, k.icmp_type, k.icmp_echo_id))
+        bindings = self._udp_bindings()  # every tick: next tick may need today's sockets
         if not counted:
             return []
-        udp = UdpSocketIndex(
-            UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
-            for f in _FAMILIES
-            for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)
-        )
-        pings = {p.local_port: p.inode for p in read_proc_net_sockets("icmp", "icmp6")}
-        raws = [r.inode for r in read_proc_net_sockets("raw", "raw6") if r.local_port in (1, 58)]
-        paired = socket_inodes(counted, udp, pings, raws)
+        pings = {
+            proto: {p.local_port: p.inode for p in read_proc_net_sockets(table)}
+            for proto, table in (("icmp", "icmp"), ("icmpv6", "icmp6"))
+        }
+        raws = {
+            proto: [r.inode for r in read_proc_net_sockets(table) if r.local_port == number]
+            for proto, table, number in (("icmp", "raw", 1), ("icmpv6", "raw6", 58))
+        }
+        paired = socket_inodes(counted, UdpSocketIndex(bindings), IcmpSockets(pings, raws))
         owners = self._owners.owners_of(i for _, i in paired if i > 0)
+        owners.update({i: pid for i, pid in self._udp_owner.items() if i not in owners})
         result = []
         for c, (d, inode) in zip(counted, paired, strict=True):
             pid = KERNEL_PID if inode == KERNEL else owners.get(inode)
@@ -297,6 +308,21 @@ class BandwidthMonitor:
             key = FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, d.interface)
             result.append((key, d.traffic))
         return result
+
+    def _udp_bindings(self) -> list[UdpBinding]:
+        """This tick's UDP sockets, then last tick's: a socket that closed since then still
+        owns the datagrams it sent before closing. Owners are resolved while alive."""
+        assert self._sockdiag is not None
+        current = [
+            UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
+            for f in _FAMILIES
+            for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)
+        ]
+        alive = self._owners.owners_of(b.inode for b in current)
+        kept = {b.inode for b in current} | {b.inode for b in self._udp_previous}
+        self._udp_owner = {i: p for i, p in {**self._udp_owner, **alive}.items() if i in kept}
+        bindings, self._udp_previous = current + self._udp_previous, current
+        return bindings
 
     def facts(
         self, country_of: Callable[[str], str | None], home_country: str | None

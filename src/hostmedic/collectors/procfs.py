@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from hostmedic.facts.bandwidth import ProcessInfo
 
 _SOCKET_PREFIX = "socket:["
+OWNERLESS_LIMIT = 100_000
 
 
 class SocketOwners:
@@ -22,6 +23,9 @@ class SocketOwners:
     def __init__(self, proc_root: str = "/proc") -> None:
         self.proc_root = proc_root
         self._owners: dict[int, list[int]] = {}
+        # inodes a full scan did not find (kernel-owned sockets, or closed meanwhile): they
+        # must not trigger a rescan on every tick
+        self._ownerless: set[int] = set()
         self._refreshed_this_tick = False
         self.scans = 0
 
@@ -54,14 +58,18 @@ class SocketOwners:
                     if target.startswith(_SOCKET_PREFIX):
                         owners.setdefault(int(target[8:-1]), []).append(pid)
         self._owners = owners
+        if len(self._ownerless) > OWNERLESS_LIMIT:  # bounded memory; costs one extra scan
+            self._ownerless.clear()
         self._refreshed_this_tick = True
         self.scans += 1
 
     def owners_of(self, inodes: Iterable[int]) -> dict[int, int]:
         """Owner pid of each inode that has one; rescans once per tick for unknown inodes."""
         wanted = [i for i in inodes if i]
-        if not self._refreshed_this_tick and any(i not in self._owners for i in wanted):
+        unknown = [i for i in wanted if i not in self._owners and i not in self._ownerless]
+        if unknown and not self._refreshed_this_tick:
             self.refresh()
+            self._ownerless.update(i for i in unknown if i not in self._owners)
         return {i: self._pick(self._owners[i]) for i in wanted if i in self._owners}
 
     def _pick(self, pids: list[int]) -> int:
