@@ -26,7 +26,9 @@ systemctl disable --now nginx >/dev/null 2>&1 || true
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet -e ".[test]"
 
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+lint_targets=(src tests)
+[ -d benchmarks ] && lint_targets+=(benchmarks)
+.venv/bin/ruff check "${lint_targets[@]}"
+.venv/bin/ruff format --check "${lint_targets[@]}"
 .venv/bin/mypy
 exec .venv/bin/pytest -q "$@"
