@@ -83,3 +83,33 @@ def test_socket_owners_rescan_once_and_remember_ownerless_inodes(tmp_path):
     assert owners.owners_of([3003]) == {3003: 42}
     assert owners.owners_of([4004]) == {}  # at most one scan per tick
     assert owners.scans == 2
+
+
+def test_socket_owners_look_in_hinted_and_new_processes_before_a_full_scan(tmp_path):
+    import os
+
+    from hostmedic.collectors.procfs import SocketOwners
+
+    def proc(pid, *inodes):
+        fd = tmp_path / str(pid) / "fd"
+        fd.mkdir(parents=True, exist_ok=True)
+        for n, inode in enumerate(inodes, start=len(os.listdir(fd)) + 3):
+            os.symlink(f"socket:[{inode}]", fd / str(n))
+
+    proc(10, 100)
+    proc(20, 200)
+    owners = SocketOwners(str(tmp_path))
+    owners.begin_tick()
+    assert owners.owners_of([100]) == {100: 10}
+    assert owners.scans == 1
+    proc(20, 201)  # an existing process opens a socket: the hint finds it
+    owners.begin_tick()
+    assert owners.owners_of([201], hints=[20]) == {201: 20}
+    proc(30, 300)  # a new process: found by the pid diff, no hint needed
+    owners.begin_tick()
+    assert owners.owners_of([300]) == {300: 30}
+    assert owners.scans == 1
+    proc(10, 101)  # no hint, not new: only a full scan can find it
+    owners.begin_tick()
+    assert owners.owners_of([101]) == {101: 10}
+    assert owners.scans == 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from hostmedic.facts.bandwidth import FlowKey, Rates, Traffic
@@ -104,14 +104,25 @@ class TcpDeltaTracker:
         self._baselined = False
 
     def update(
-        self, live: Iterable[TcpSample], closed: Iterable[TcpSample] = ()
+        self,
+        live: Iterable[TcpSample],
+        closed: Iterable[TcpSample] = (),
+        alive: Container[int] | None = None,
     ) -> list[tuple[TcpSample, Traffic]]:
+        """Growth of every socket since the previous update.
+
+        ``live`` lists open sockets; when ``alive`` (the cookies of every open socket) is
+        given, ``live`` may hold only the sockets whose counters changed — the others keep
+        their remembered counters. Without it, a socket missing from ``live`` is gone.
+        """
         deltas: list[tuple[TcpSample, Traffic]] = []
-        seen: dict[int, Traffic] = {}
+        seen = {} if alive is None else {c: t for c, t in self._last.items() if c in alive}
         for sample in live:
             before = self._last.get(sample.cookie)
             seen[sample.cookie] = sample.traffic
             if before is None and not self._baselined:
+                continue
+            if before is not None and before == sample.traffic:
                 continue
             delta = _growth(sample.traffic, before or Traffic())
             if not delta.is_zero:

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,11 @@ from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traf
 log = logging.getLogger(__name__)
 
 TCP_LISTEN = 10
+TCP_TIME_WAIT = 6
+TCP_NEW_SYN_RECV = 12
+# TIME_WAIT and request sockets carry no tcp_info (their bytes are in the full socket's
+# destroy event), listeners carry no traffic: the per-tick dump skips all three.
+CONNECTED_STATES = 0xFFFFFFFF & ~(1 << TCP_LISTEN | 1 << TCP_TIME_WAIT | 1 << TCP_NEW_SYN_RECV)
 KERNEL_PID = 0
 KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, None, None)
 ROUTES_REFRESH_S = 10.0
@@ -128,6 +133,8 @@ class BandwidthMonitor:
         self._cookie_owner: dict[int, int] = {}
         self._connect_owner: dict[tuple[str, int, str, int], int] = {}
         self._ping_owner: dict[int, int] = {}
+        self._fingerprints: dict[int, tuple[object, ...]] = {}
+        self._listeners: dict[int, int] = {}
         self._udp_previous: list[UdpBinding] = []
         self._udp_owner: dict[int, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
@@ -184,21 +191,35 @@ class BandwidthMonitor:
         now = self._clock()
         routes = self._route_table(now)
         self._owners.begin_tick()
-        records = [r for f in _FAMILIES for r in self._sockdiag.dump(socket.IPPROTO_TCP, f)]
+        tcp = socket.IPPROTO_TCP
+        listeners = {
+            r.local_port: r.inode
+            for f in _FAMILIES
+            for r in self._sockdiag.dump(tcp, f, 1 << TCP_LISTEN)
+        }
+        fingerprints: dict[int, tuple[object, ...]] = {}
+        changes = (self._fingerprints, fingerprints)
+        changed = [
+            r
+            for f in _FAMILIES
+            for r in self._sockdiag.dump(tcp, f, CONNECTED_STATES, changes=changes)
+        ]
+        self._fingerprints = fingerprints
         destroyed = self._destroy.drain() if self._destroy is not None else []
         # after the destroy drain: every connect of a connection destroyed so far is traced
         self._drain_connects()
-        listeners = {r.local_port: r.inode for r in records if r.state == TCP_LISTEN}
+        self._listeners = listeners
         ports = set(listeners)
         closed = [tcp_sample(r, self._netns, ports) for r in destroyed]
-        live = [tcp_sample(r, self._netns, ports) for r in records if r.state != TCP_LISTEN]
+        live = [tcp_sample(r, self._netns, ports) for r in changed]
         deltas = [
             (s, d)
-            for s, d in self._tcp.update(live, closed)
+            for s, d in self._tcp.update(live, closed, alive=fingerprints)
             if routes.interface_for(s.remote_ip) != "lo"
         ]
         owners = self._owners.owners_of(
-            [s.inode for s, _ in deltas] + [listeners.get(s.local_port, 0) for s, _ in deltas]
+            [s.inode for s, _ in deltas] + [listeners.get(s.local_port, 0) for s, _ in deltas],
+            hints=self._likely_owners(s for s, _ in deltas),
         )
         attributed: list[tuple[FlowKey, Traffic]] = []
         for s, delta in deltas:
@@ -238,6 +259,19 @@ class BandwidthMonitor:
                         ev.pid, ev.comm, None, False, (), None, None, None, None, None, gone=True
                     )
                 self._process_info[ev.pid] = info
+
+    def _likely_owners(self, samples: Iterable[TcpSample]) -> set[int]:
+        """Pids that probably hold these sockets: the connect tracer's pid for the 4-tuple,
+        and the holders of the listening socket that accepted it."""
+        likely: set[int] = set()
+        for s in samples:
+            pid = self._connect_owner.get((s.local_ip, s.local_port, s.remote_ip, s.remote_port))
+            if pid is not None:
+                likely.add(pid)
+            listener = self._listeners.get(s.local_port)
+            if listener:
+                likely.update(self._owners.holders(listener))
+        return likely
 
     def _tcp_owner(
         self, s: TcpSample, owners: dict[int, int], listeners: dict[int, int]

@@ -39,7 +39,7 @@ import errno
 import socket
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -262,10 +262,21 @@ def _learn_layout(buf: memoryview, start: int, end: int) -> _Layout | None:
     return _Layout(check, check.unpack_from(buf, start), struct.Struct(values_fmt), cgroup, info)
 
 
+Fingerprint = tuple[Any, ...]
+
+
 def _parse_into(
-    data: bytes | memoryview, protocol: int, seq: int | None, out: list[SocketRecord]
+    data: bytes | memoryview,
+    protocol: int,
+    seq: int | None,
+    out: list[SocketRecord],
+    changes: tuple[Mapping[int, Fingerprint], dict[int, Fingerprint]] | None = None,
 ) -> bool:
-    """Append the records in ``data`` to ``out``; True once NLMSG_DONE (for ``seq``) is seen."""
+    """Append the records in ``data`` to ``out``; True once NLMSG_DONE (for ``seq``) is seen.
+
+    With ``changes = (previous, current)``, every socket's tcp_info counters are written to
+    ``current`` by cookie, and a record is built only when they differ from ``previous``.
+    """
     buf = data if isinstance(data, memoryview) else memoryview(data)
     end = len(buf)
     off = 0
@@ -284,10 +295,22 @@ def _parse_into(
             layout = _LAYOUTS.get(length) if tcp else None
             if layout is not None and layout.check.unpack_from(buf, start) == layout.expected:
                 v = layout.values.unpack_from(buf, start)
+                tcpi = v[layout.info : layout.info + 9]
+                if changes is not None:
+                    cookie, counters = v[7] | v[8] << 32, tcpi[1:]  # as _fingerprint()
+                    changes[1][cookie] = counters
+                    if changes[0].get(cookie) == counters:
+                        continue  # unchanged since the previous dump: no record to build
                 cg = None if layout.cgroup is None else v[layout.cgroup]
-                out.append(_build(protocol, v[:11], cg, v[layout.info : layout.info + 9]))
+                out.append(_build(protocol, v[:11], cg, tcpi))
                 continue
-            out.append(_parse_record(buf, start, stop, protocol))
+            record = _parse_record(buf, start, stop, protocol)
+            if changes is None:
+                out.append(record)
+            else:
+                counters = changes[1][record.cookie] = _fingerprint(record)
+                if changes[0].get(record.cookie) != counters:
+                    out.append(record)
             if tcp and length not in _LAYOUTS:
                 if len(_LAYOUTS) >= 64:
                     _LAYOUTS.clear()
@@ -303,6 +326,21 @@ def _parse_into(
         elif mtype != nl.NLMSG_NOOP:
             raise ParseError(f"unexpected netlink message type {mtype} in sock_diag reply")
     return False
+
+
+def _fingerprint(r: SocketRecord) -> Fingerprint:
+    """The tcp_info counters in _TCPI_FMT order (after tcpi_options), as the fast path
+    slices them, so both paths agree on "unchanged"."""
+    return (
+        r.bytes_acked,
+        r.bytes_received,
+        r.segs_out,
+        r.segs_in,
+        r.data_segs_in,
+        r.data_segs_out,
+        r.bytes_sent,
+        r.bytes_retrans,
+    )
 
 
 def parse_diag_messages(
@@ -354,11 +392,22 @@ class SockDiag(_DiagSocket):
     def __init__(self) -> None:
         self._nl = nl.NetlinkSocket(nl.NETLINK_SOCK_DIAG)
 
-    def dump(self, protocol: int, family: int, states: int = 0xFFFFFFFF) -> list[SocketRecord]:
+    def dump(
+        self,
+        protocol: int,
+        family: int,
+        states: int = 0xFFFFFFFF,
+        *,
+        changes: tuple[Mapping[int, Fingerprint], dict[int, Fingerprint]] | None = None,
+    ) -> list[SocketRecord]:
         """Return every ``protocol``/``family`` socket of the namespace whose state bit is set.
 
         ``states`` is a bitmask of ``1 << tcp_state``. An AF_INET6 dump also lists dual-stack
         sockets talking IPv4 (their IPv4-mapped addresses are shown as plain IPv4).
+        ``changes = (previous, current)`` returns only sockets that are new or whose
+        counters moved since ``previous`` and records every socket's counters in
+        ``current`` (so ``current``'s keys are the live cookies): building a record is the
+        costly part, and on a busy server most sockets are idle at any given second.
         Raises FactUnavailable when the kernel lacks inet_diag for this protocol.
         """
         seq = self._nl.request(
@@ -368,7 +417,7 @@ class SockDiag(_DiagSocket):
         )
         records: list[SocketRecord] = []
         try:
-            while not _parse_into(self._nl.recv(), protocol, seq, records):
+            while not _parse_into(self._nl.recv(), protocol, seq, records, changes):
                 pass
         except FileNotFoundError as exc:  # ENOENT: no inet_diag handler for the protocol
             raise FactUnavailable(
