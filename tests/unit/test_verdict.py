@@ -105,3 +105,16 @@ def test_unknown_owner_and_kernel():
     assert judge(row, 1.0).kind == "unknown"
     kernel = usage("[kernel]", None, pid=0)
     assert judge(kernel, 1.0).kind == "system"
+
+
+def test_cloud_agents_with_names_longer_than_comm_are_recognised():
+    monitor = usage(
+        "AliYunDunMonito",
+        "/usr/local/aegis/aegis_client/aegis_11_91/AliYunDunMonitor",
+        package=None,
+    )
+    assert judge(monitor, 5.0).kind == "cloud-agent"
+    cms = usage("CmsGoAgent-Work", "/usr/local/cloudmonitor/bin/CmsGoAgent-Worker", package=None)
+    assert judge(cms, 5.0).vendor == "Alibaba Cloud"
+    yunjing = usage("YDLive", "/var/lib/qcloud/YunJing/YDLive/YDLive", package=None)
+    assert judge(yunjing, 5.0).vendor == "Tencent Cloud"

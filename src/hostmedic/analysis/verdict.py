@@ -17,6 +17,7 @@ from typing import Any
 
 from hostmedic.facts.bandwidth import ProcessInfo, ProcessUsage
 
+COMM_LENGTH = 15  # the kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1)
 BUSINESS, SUSPICIOUS, CLOUD_AGENT, SYSTEM, UNKNOWN = (
     "business",
     "suspicious",
@@ -105,9 +106,13 @@ def _shape_clues(usage: ProcessUsage, duration_s: float, sig: dict[str, Any]) ->
 def _cloud_agent(info: ProcessInfo, sig: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
     """(agent entry, genuine) when the process claims to be a vendor's agent."""
     argv = " ".join(info.cmdline)
+    exe_name = (info.exe or "").rsplit("/", 1)[-1]
     for agent in sig["cloud_agent"]:
-        named = info.name in agent["names"] or any(
-            m in argv for m in agent.get("cmdline_markers", [])
+        names = agent["names"]
+        named = (
+            exe_name in names
+            or any(info.name == n[:COMM_LENGTH] for n in names)  # comm is truncated
+            or any(m in argv for m in agent.get("cmdline_markers", []))
         )
         if named:
             exe = info.exe or ""
