@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from hostmedic.facts.bandwidth import FlowKey, Rates, Traffic
 
 WINDOWS_S = (2.0, 10.0, 40.0)
+HISTORY_SLACK_S = 5.0  # keep a little more than 40 s: window starts snap to tick times
 FLOW_IDLE_EVICT_S = 60.0
 SERIES_IDLE_EVICT_S = 600.0
 IPV4_HEADER_BYTES = 20
@@ -228,34 +229,39 @@ class Series:
         self.last_active_s = time_s
 
     def trim(self, now_s: float) -> None:
-        horizon = now_s - WINDOWS_S[-1]
+        horizon = now_s - WINDOWS_S[-1] - HISTORY_SLACK_S
         while self.ticks and self.ticks[0][0] <= horizon:
             self.ticks.popleft()
 
-    def window(self, now_s: float, span_s: float) -> Traffic:
+    def since(self, start_s: float) -> Traffic:
+        """Traffic of the ticks after ``start_s`` (a tick's delta covers the time since the
+        previous tick, so a window starting at a tick boundary is exact)."""
         total = Traffic()
         for t, delta in reversed(self.ticks):
-            if t <= now_s - span_s:
+            if t <= start_s:
                 break
             total = total + delta
         return total
 
-    def rates(self, now_s: float, elapsed_s: float) -> Rates:
-        """Averages over the last 2 s, 10 s and 40 s (over the elapsed time until a window
-        is full, as iftop does), and the peak 2 s rate."""
+    def rates(self, now_s: float, window_starts: Mapping[float, float]) -> Rates:
+        """Averages over the last 2 s, 10 s and 40 s, and the peak 2 s rate.
+
+        ``window_starts`` maps each span to the tick boundary where its window begins
+        (:meth:`Ledger.window_starts`); dividing by the exact time since that boundary keeps
+        the average right even when ticks are not exactly one second apart.
+        """
         averages: dict[str, float] = {}
         for span in WINDOWS_S:
-            divisor = max(min(span, elapsed_s), 1e-9)
-            w = self.window(now_s, span)
-            averages[f"tx_{span:.0f}s_bytes_per_s"] = w.tx_bytes / divisor
-            averages[f"rx_{span:.0f}s_bytes_per_s"] = w.rx_bytes / divisor
+            start = window_starts[span]
+            w, seconds = self.since(start), max(now_s - start, 1e-9)
+            averages[f"tx_{span:.0f}s_bytes_per_s"] = w.tx_bytes / seconds
+            averages[f"rx_{span:.0f}s_bytes_per_s"] = w.rx_bytes / seconds
         return Rates(**averages, tx_peak_bytes_per_s=self.peak_tx, rx_peak_bytes_per_s=self.peak_rx)
 
-    def update_peak(self, now_s: float, elapsed_s: float) -> None:
-        divisor = max(min(WINDOWS_S[0], elapsed_s), 1e-9)
-        w = self.window(now_s, WINDOWS_S[0])
-        self.peak_tx = max(self.peak_tx, w.tx_bytes / divisor)
-        self.peak_rx = max(self.peak_rx, w.rx_bytes / divisor)
+    def update_peak(self, now_s: float, start_s: float) -> None:
+        w, seconds = self.since(start_s), max(now_s - start_s, 1e-9)
+        self.peak_tx = max(self.peak_tx, w.tx_bytes / seconds)
+        self.peak_rx = max(self.peak_rx, w.rx_bytes / seconds)
 
 
 OwnerLookup = Callable[[TcpSample], int | None]
@@ -273,10 +279,23 @@ class Ledger:
         self.interfaces: dict[str, Series] = {}
         self.unattributed: dict[str, Series] = {}
         self._interface_last: dict[str, Traffic] = {}
+        self._tick_times: deque[float] = deque([start_s])
 
     @property
     def elapsed_s(self) -> float:
         return self.now_s - self.start_s
+
+    def window_starts(self) -> dict[float, float]:
+        """For each window span, the tick time nearest to ``now - span`` (the ledger's
+        start while the window is not yet full): where that window's average begins."""
+        starts: dict[float, float] = {}
+        for span in WINDOWS_S:
+            target = self.now_s - span
+            earlier = [t for t in self._tick_times if t < self.now_s]
+            starts[span] = min(earlier, key=lambda t: abs(t - target)) if earlier else self.now_s
+            if target <= self._tick_times[0]:
+                starts[span] = self._tick_times[0]
+        return starts
 
     def tick(
         self,
@@ -290,6 +309,9 @@ class Ledger:
         loopback or local addresses are the caller's to drop: they cross no NIC.
         """
         self.now_s = time_s
+        self._tick_times.append(time_s)
+        while self._tick_times[0] < time_s - WINDOWS_S[-1] - HISTORY_SLACK_S:
+            self._tick_times.popleft()
         per_interface: dict[str, Traffic] = {}
         for key, delta in attributed:
             self.flows.setdefault(key, Series()).add(time_s, delta)
@@ -312,7 +334,7 @@ class Ledger:
         self._housekeeping()
 
     def _housekeeping(self) -> None:
-        now, elapsed = self.now_s, self.elapsed_s
+        now, peak_start = self.now_s, self.window_starts()[WINDOWS_S[0]]
         tables: tuple[dict, ...] = (  # type: ignore[type-arg]
             self.flows,
             self.processes,
@@ -324,7 +346,7 @@ class Ledger:
             stale = []
             for row, series in table.items():
                 series.trim(now)
-                series.update_peak(now, elapsed)
+                series.update_peak(now, peak_start)
                 limit = FLOW_IDLE_EVICT_S if table is self.flows else SERIES_IDLE_EVICT_S
                 if now - series.last_active_s > limit:
                     stale.append(row)

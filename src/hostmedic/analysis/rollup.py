@@ -44,9 +44,9 @@ def build_facts(
     read_at: float = 0.0,
 ) -> BandwidthFacts:
     """Roll the ledger up into :class:`BandwidthFacts` (traffic = since the ledger started)."""
-    now, elapsed = ledger.now_s, ledger.elapsed_s
+    now, starts = ledger.now_s, ledger.window_starts()
     flows = sorted(
-        (FlowUsage(k, s.cumulative, s.rates(now, elapsed)) for k, s in ledger.flows.items()),
+        (FlowUsage(k, s.cumulative, s.rates(now, starts)) for k, s in ledger.flows.items()),
         key=_by_total,
     )
     remote_ips: dict[tuple[int | None, int], set[str]] = defaultdict(set)
@@ -64,7 +64,7 @@ def build_facts(
                 pid=pid,
                 info=processes.get(pid) if pid is not None else None,
                 traffic=s.cumulative,
-                rates=s.rates(now, elapsed),
+                rates=s.rates(now, starts),
                 remote_ips=tuple(sorted(remote_ips[(pid, netns)])),
                 flow_count=flow_counts[(pid, netns)],
                 netns_inode=netns,
@@ -81,7 +81,7 @@ def build_facts(
             RemoteUsage(
                 ip=ip,
                 traffic=s.cumulative,
-                rates=s.rates(now, elapsed),
+                rates=s.rates(now, starts),
                 pids=tuple(sorted(pids_of_remote[ip])),
                 country=country,
                 abroad=abroad,
@@ -94,7 +94,7 @@ def build_facts(
             InterfaceUsage(
                 name,
                 s.cumulative,
-                s.rates(now, elapsed),
+                s.rates(now, starts),
                 speeds.get(name),
                 gaps.get(name, Traffic()),
             )
@@ -107,7 +107,7 @@ def build_facts(
     for row in interface_rows:
         unattributed = unattributed + row.unattributed
     return BandwidthFacts(
-        duration_s=elapsed,
+        duration_s=ledger.elapsed_s,
         flows=tuple(flows),
         processes=tuple(process_rows),
         remotes=tuple(sorted(remote_rows, key=_by_total)),
