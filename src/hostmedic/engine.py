@@ -33,12 +33,6 @@ class Rule:
     needs: tuple[str, ...]
     function: RuleFunction
 
-    @property
-    def healthy_condition(self) -> str:
-        """First docstring line: the condition that holds when nothing is wrong."""
-        doc = inspect.getdoc(self.function) or ""
-        return doc.splitlines()[0] if doc else ""
-
 
 _REGISTRY: dict[str, Rule] = {}
 

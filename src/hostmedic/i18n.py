@@ -82,7 +82,3 @@ class Translator:
     def __call__(self, key: str, /, **params: Any) -> str:
         template = self._messages.get(key) or self._fallback.get(key) or key
         return _FORMATTER.vformat(template, (), params)
-
-    def has(self, key: str) -> bool:
-        """True when the key exists in this language or in English."""
-        return key in self._messages or key in self._fallback

@@ -51,8 +51,3 @@ class Finding:
     remedy_key: str | None = None
     runbook_ref: str = ""
     skip_reason: str | None = None
-
-    @property
-    def is_problem(self) -> bool:
-        """True when the check failed (as opposed to passed or skipped)."""
-        return self.status is Status.FAILED

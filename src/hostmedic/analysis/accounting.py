@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from collections.abc import Callable, Container, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
 
 from hostmedic.facts.bandwidth import FlowKey, Rates, Traffic
 
@@ -264,9 +264,6 @@ class Series:
         self.peak_rx = max(self.peak_rx, w.rx_bytes / seconds)
 
 
-OwnerLookup = Callable[[TcpSample], int | None]
-
-
 class Ledger:
     """Accumulates attributed traffic per flow, process, remote and interface."""
 
@@ -352,8 +349,3 @@ class Ledger:
                     stale.append(row)
             for row in stale:
                 del table[row]
-
-
-def assign_interface(key: FlowKey, interface: str | None) -> FlowKey:
-    """Return the key with its interface filled in (flows from captures already have one)."""
-    return key if key.interface is not None else replace(key, interface=interface)

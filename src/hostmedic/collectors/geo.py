@@ -57,10 +57,6 @@ class CountryLookup:
             self._database = country_code
         self.country_of = lru_cache(maxsize=65536)(self._lookup)
 
-    @property
-    def available(self) -> bool:
-        return self._database is not None
-
     def _lookup(self, ip: str) -> str | None:
         try:
             addr = ipaddress.ip_address(ip)

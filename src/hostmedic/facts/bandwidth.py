@@ -6,21 +6,12 @@ over the sampling window the facts describe. Rates are bytes per second.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 
 def format_endpoint(ip: str, port: int) -> str:
     """``ip:port`` for IPv4, ``[ip]:port`` for IPv6 (as the JSON format documents)."""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
-def is_loopback(ip: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback."""
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
