@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ CONNECTED_STATES = 0xFFFFFFFF & ~(1 << TCP_LISTEN | 1 << TCP_TIME_WAIT | 1 << TC
 KERNEL_PID = 0
 KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, None, None)
 ROUTES_REFRESH_S = 10.0
+CACHE_SLACK = 20_000  # entries an owner cache may hold before it is pruned
 _PROTOCOLS = {17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6"}
 _FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
@@ -247,12 +248,29 @@ class BandwidthMonitor:
         for s in closed:
             self._cookie_owner.pop(s.cookie, None)
             self._connect_owner.pop((s.local_ip, s.local_port, s.remote_ip, s.remote_port), None)
+        self._bound_caches(fingerprints)
+
+    def _bound_caches(self, alive_cookies: Container[int]) -> None:
+        """Owner caches lose entries on destroy events; a missed event (listener overflow)
+        must not make a long ``hostmedic top`` grow without bound."""
+        if len(self._cookie_owner) > CACHE_SLACK:
+            self._cookie_owner = {c: p for c, p in self._cookie_owner.items() if c in alive_cookies}
+        if len(self._connect_owner) > CACHE_SLACK:  # dicts keep insertion order: oldest first
+            entries = list(self._connect_owner.items())
+            self._connect_owner = dict(entries[len(entries) // 2 :])
+        if len(self._ping_owner) > CACHE_SLACK:
+            self._ping_owner.clear()
+        if len(self._process_info) > CACHE_SLACK and self.ledger is not None:
+            shown = {pid for pid, _ in self.ledger.processes} | {KERNEL_PID}
+            self._process_info = {p: i for p, i in self._process_info.items() if p in shown}
 
     def _drain_connects(self) -> None:
         if self._tracer is None:
             return
         for ev in self._tracer.drain():
-            if not ev.established:
+            # the tracer sees the whole host; connections of other namespaces are not ours
+            # and their destroy events never reach this namespace's listener
+            if not ev.established or ev.netns_inode not in (0, self._netns):
                 continue
             self._connect_owner[(ev.local_ip, ev.local_port, ev.remote_ip, ev.remote_port)] = ev.pid
             if ev.pid not in self._process_info:
