@@ -19,11 +19,13 @@ from rich.console import Console
 
 from hostmedic import __version__
 from hostmedic.errors import FactUnavailable, UsageError
+from hostmedic.gather import CATEGORIES
 from hostmedic.i18n import LANGUAGES, Translator, resolve_language
 
 EXIT_INTERNAL = 3
 EXIT_USAGE = 64
-CATEGORIES = ("bandwidth",)
+# Modules that add commands of their own area: each has ``register(cli, t)``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _language_from_argv(argv: list[str]) -> str | None:
@@ -107,7 +109,7 @@ def _collect(
 ) -> dict[str, Any]:
     """Facts by name: sampled now (with a progress bar), or read back with ``--from``;
     written with ``--save`` for a ticket or for later analysis."""
-    from hostmedic.gather import gather, load_facts, save_facts
+    from hostmedic.gather import GatherContext, gather, load_facts, save_facts
 
     if from_file:
         facts = {"settings": settings, **load_facts(from_file)}
@@ -118,7 +120,7 @@ def _collect(
             )
         update, stop = _progress(t, True)
         try:
-            facts = gather(categories, settings, duration, options, update)
+            facts = gather(categories, GatherContext(settings, duration, options), update)
         finally:
             stop()
     if save:
@@ -264,6 +266,10 @@ def build_cli(t: Translator) -> click.Group:
                 f"    {t('ui.report.runbook')}: {r.runbook_ref}", markup=False, style="dim"
             )
 
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(cli, t)
     return cli
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
@@ -71,23 +72,83 @@ class LiveSource:
         self._monitor.close()
 
 
-def sample_bandwidth(
-    settings: Settings, duration_s: float, options: MonitorOptions, progress: Progress | None
-) -> BandwidthFacts:
-    """Sample traffic for ``duration_s`` seconds and roll it up (raises FactUnavailable)."""
-    source = LiveSource(settings, options)
-    try:
-        start = time.monotonic()
-        deadline = start + duration_s
-        while (now := time.monotonic()) < deadline:
-            time.sleep(min(options.interval_s, deadline - now))
-            source.sample()
-            if progress is not None:
-                progress(min((time.monotonic() - start) / duration_s, 1.0))
-        facts = source.facts()
-    finally:
-        source.close()
-    return _with_packages(facts, settings.top_n)
+@dataclass(frozen=True, slots=True)
+class GatherContext:
+    """What every source may use: the settings, the sampling window, and where the
+    machine's files are (``root`` is ``/`` live, another disk's mount point with
+    ``--root``; ``live`` is False then, and sources skip process and socket checks)."""
+
+    settings: Settings
+    duration_s: float
+    options: MonitorOptions
+    root: str = "/"
+    live: bool = True
+
+
+class Collection(Protocol):
+    """One category's collection in progress: ``tick`` is called every sampling interval
+    while the window is open, ``finish`` returns the facts by name (a value, or the
+    :class:`FactUnavailable` that explains why not), ``close`` releases what it holds."""
+
+    wants_window: bool
+
+    def tick(self) -> None: ...
+
+    def finish(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class Instant:
+    """A collection whose facts were read at once (no sampling window needed)."""
+
+    wants_window = False
+
+    def __init__(self, facts: dict[str, Any]) -> None:
+        self._facts = facts
+
+    def tick(self) -> None:
+        return None
+
+    def finish(self) -> dict[str, Any]:
+        return self._facts
+
+    def close(self) -> None:
+        return None
+
+
+class _BandwidthCollection:
+    """The bandwidth monitor, sampled every tick of the window."""
+
+    wants_window = True
+
+    def __init__(self, ctx: GatherContext) -> None:
+        self._settings = ctx.settings
+        self._source = LiveSource(ctx.settings, ctx.options)
+
+    def tick(self) -> None:
+        self._source.sample()
+
+    def finish(self) -> dict[str, Any]:
+        self._source.sample()
+        return {"bandwidth": _with_packages(self._source.facts(), self._settings.top_n)}
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def _bandwidth_source(ctx: GatherContext) -> Collection:
+    if not ctx.live:
+        return Instant({"bandwidth": FactUnavailable("not live", key="reason.not_live")})
+    return _BandwidthCollection(ctx)
+
+
+# Category → the function that starts its collection. A category's rules live in
+# ``hostmedic.rules.<category>``; adding a category is one line here.
+SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
+    "bandwidth": _bandwidth_source,
+}
+CATEGORIES = tuple(SOURCES)
 
 
 FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts}
@@ -122,17 +183,44 @@ def load_facts(path: str) -> dict[str, Any]:
 
 
 def gather(
-    categories: set[str],
-    settings: Settings,
-    duration_s: float,
-    options: MonitorOptions,
-    progress: Progress | None = None,
+    categories: set[str], ctx: GatherContext, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Facts by name for the rules of the given categories."""
-    facts: dict[str, Any] = {"settings": settings}
-    if "bandwidth" in categories:
-        try:
-            facts["bandwidth"] = sample_bandwidth(settings, duration_s, options, progress)
-        except FactUnavailable as exc:
-            facts["bandwidth"] = exc
+    """Facts by name for the rules of the given categories.
+
+    Every selected source starts first, then one shared sampling window runs (only if a
+    source wants one, so ``--only`` of instant checks returns at once), then each source
+    finishes. A source that cannot start leaves its FactUnavailable under its category.
+    """
+    facts: dict[str, Any] = {"settings": ctx.settings}
+    running: dict[str, Collection] = {}
+    try:
+        for name in CATEGORIES:
+            if name not in categories:
+                continue
+            try:
+                running[name] = SOURCES[name](ctx)
+            except FactUnavailable as exc:
+                facts[name] = exc
+        if any(c.wants_window for c in running.values()):
+            _run_window(list(running.values()), ctx, progress)
+        for name, collection in running.items():
+            try:
+                facts.update(collection.finish())
+            except FactUnavailable as exc:
+                facts[name] = exc
+    finally:
+        for collection in running.values():
+            collection.close()
     return facts
+
+
+def _run_window(running: list[Collection], ctx: GatherContext, progress: Progress | None) -> None:
+    start = time.monotonic()
+    deadline = start + ctx.duration_s
+    while (now := time.monotonic()) < deadline:
+        time.sleep(min(ctx.options.interval_s, deadline - now))
+        for collection in running:
+            if collection.wants_window:
+                collection.tick()
+        if progress is not None:
+            progress(min((time.monotonic() - start) / ctx.duration_s, 1.0))

@@ -1,9 +1,12 @@
 """Message catalogs: every user-facing string, in en, zh_CN, ja and ko.
 
-Catalogs are TOML files under ``hostmedic/locales``; nested tables flatten to dotted
-keys (``finding.bandwidth.saturated.title``). Lookup happens on the *template*, then the
-parameters are substituted, so translators see whole sentences. A missing key falls back
-to English, then to the key itself — but the conformance test fails on any gap.
+Catalogs are TOML files under ``hostmedic/locales/<language>/``, one file per area
+(``core.toml``, ``health.toml``…) so that areas grow without touching each other; they
+merge into one catalog per language, and a key defined twice is an error. Nested tables
+flatten to dotted keys (``finding.bandwidth.saturated.title``). Lookup happens on the
+*template*, then the parameters are substituted, so translators see whole sentences. A
+missing key falls back to English, then to the key itself — but the conformance test
+fails on any gap.
 """
 
 from __future__ import annotations
@@ -34,8 +37,17 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 @cache
 def catalog(language: str) -> dict[str, str]:
     """Return the flattened catalog of one language (cached)."""
-    text = resources.files("hostmedic").joinpath(f"locales/{language}.toml").read_text("utf-8")
-    return _flatten(tomllib.loads(text))
+    merged: dict[str, str] = {}
+    folder = resources.files("hostmedic").joinpath(f"locales/{language}")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        table = _flatten(tomllib.loads(entry.read_text("utf-8")))
+        twice = sorted(set(table) & set(merged))
+        if twice:
+            raise ValueError(f"locales/{language}/{entry.name} redefines {', '.join(twice)}")
+        merged.update(table)
+    return merged
 
 
 def resolve_language(explicit: str | None, environ: Mapping[str, str] | None = None) -> str:

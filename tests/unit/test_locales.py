@@ -82,3 +82,19 @@ def test_translator_fills_parameters_and_survives_missing_ones():
     )
     assert t("ui.report.passed") == "通过的检查：{checks}"
     assert t("no.such.key") == "no.such.key"
+
+
+def test_a_key_defined_in_two_area_files_is_an_error(tmp_path, monkeypatch):
+    import hostmedic.i18n as i18n
+
+    folder = tmp_path / "locales" / "en"
+    folder.mkdir(parents=True)
+    (folder / "a.toml").write_text('[ui]\nx = "one"\n', encoding="utf-8")
+    (folder / "b.toml").write_text('[ui]\nx = "two"\n', encoding="utf-8")
+    monkeypatch.setattr(i18n.resources, "files", lambda package: tmp_path)
+    i18n.catalog.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"b\.toml redefines ui\.x"):
+            i18n.catalog("en")
+    finally:
+        i18n.catalog.cache_clear()
