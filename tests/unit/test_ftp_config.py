@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from hostmedic.collectors import ftp_config, ftp_logs
 from hostmedic.collectors.ftp import find_servers, read_config, read_ftp
-from hostmedic.collectors.nft_json import parse_nft_json
 from hostmedic.collectors.iptables_save import parse_iptables_save
+from hostmedic.collectors.nft_json import parse_nft_json
 from hostmedic.errors import FactUnavailable
 from hostmedic.facts.netfilter import Ruleset
 
@@ -162,7 +162,11 @@ def test_a_mounted_disk_is_read_under_root(tmp_path):
     shutil.copy(FTP / "fail2ban.sqlite3", root / "var" / "lib" / "fail2ban")
     facts = read_ftp(str(root), live=False, ruleset=None)
     (server,) = facts.servers
-    assert (server.kind, server.config_path, server.running) == ("vsftpd", "/etc/vsftpd.conf", False)
+    assert (server.kind, server.config_path, server.running) == (
+        "vsftpd",
+        "/etc/vsftpd.conf",
+        False,
+    )
     assert facts.machine_addresses is None and not facts.sockets_read
     assert [(f.ip, f.count, f.log_file) for f in facts.failed_logins] == [
         ("203.0.113.50", 3, "/var/log/vsftpd.log")
@@ -184,3 +188,22 @@ def test_a_config_without_its_binary_is_a_leftover(tmp_path):
 
 def test_unreadable_config_is_none(tmp_path):
     assert read_config("vsftpd", "/etc/missing.conf", str(tmp_path)) is None
+
+
+def test_vsftpd_refusals_are_the_421s_it_served():
+    text = (
+        'Tue Nov 24 00:00:11 2026 [pid 19348] CONNECT: Client "127.0.0.1"\n'
+        'Tue Nov 24 00:00:11 2026 [pid 19350] CONNECT: Client "127.0.0.1", '
+        '"Connection refused: too many sessions."\n'
+        'Tue Nov 24 00:00:12 2026 [pid 19351] CONNECT: Client "203.0.113.4", '
+        '"Connection refused: too many sessions for this address."\n'
+    )
+    refused = ftp_logs.parse_refusals(text, "/var/log/vsftpd.log", first_line=7)
+    assert refused is not None
+    assert (refused.count, refused.per_address, refused.first_line, refused.last_line) == (
+        2,
+        1,
+        8,
+        9,
+    )
+    assert ftp_logs.parse_refusals("nothing here\n", "/x") is None

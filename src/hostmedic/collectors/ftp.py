@@ -29,6 +29,7 @@ from hostmedic.facts.ftp import (
     FtpFacts,
     FtpServer,
     Listener,
+    Refusals,
 )
 from hostmedic.facts.netfilter import Ruleset
 
@@ -167,18 +168,27 @@ def _tcp_sockets() -> list[tuple[int, str, int, str, int]]:
     return rows
 
 
-def _with_sockets(server: FtpServer, sockets: list[tuple[int, str, int, str, int]]) -> FtpServer:
-    owners = _socket_owners(list(server.pids))
+def _with_sockets(
+    server: FtpServer, sockets: list[tuple[int, str, int, str, int]], owners: dict[int, int]
+) -> FtpServer:
+    """The server with its listening sockets and sessions. ``owners`` maps socket inodes to
+    the FTP server processes holding them: a running server owns the listeners its
+    processes hold; a server without processes (inetd, socket activation) one that no FTP
+    server process holds — so a stopped server never takes another's port."""
     port = server.config.control_port
     listeners = tuple(
         Listener(ip, lport, owners.get(inode))
         for state, ip, lport, _, inode in sockets
-        if state == _TCP_LISTEN and lport == port
+        if state == _TCP_LISTEN
+        and lport == port
+        and (owners.get(inode) in server.pids if server.pids else inode not in owners)
     )
+    bound = {x.address for x in listeners}
+    wildcard = bool(bound & {"0.0.0.0", "::"})
     per_ip = collections.Counter(
         remote
-        for state, _, lport, remote, _ in sockets
-        if state == _TCP_ESTABLISHED and lport == port
+        for state, local, lport, remote, _ in sockets
+        if state == _TCP_ESTABLISHED and lport == port and (wildcard or local in bound)
     )
     return FtpServer(
         server.kind,
@@ -241,7 +251,8 @@ def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
     if live:
         try:
             sockets = _tcp_sockets()
-            servers = [_with_sockets(s, sockets) for s in servers]
+            owners = _socket_owners([pid for s in servers for pid in s.pids])
+            servers = [_with_sockets(s, sockets, owners) for s in servers]
         except (FactUnavailable, OSError) as exc:
             notes.append(f"sockets not read: {exc}")
         import psutil
@@ -260,6 +271,7 @@ def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
         except (sqlite3.Error, OSError) as exc:  # locked, corrupt, unreadable: a note
             notes.append(f"{ftp_logs.FAIL2BAN_DB}: {type(exc).__name__}: {exc}")
     failed: list[FailedLogins] = []
+    refusals: list[Refusals] = []
     configured = [f for s in servers for f in s.config.log_files]
     for log in ftp_logs.log_candidates((s.kind for s in servers), configured):
         try:
@@ -268,6 +280,8 @@ def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
             continue
         shown = f"{log} (last {ftp_logs.TAIL_BYTES >> 20} MiB)" if cut else log
         failed += ftp_logs.parse_failed_logins(text, shown, first_line)
+        if (refused := ftp_logs.parse_refusals(text, shown, first_line)) is not None:
+            refusals.append(refused)
     return FtpFacts(
         servers=tuple(servers),
         machine_addresses=addresses,
@@ -278,6 +292,7 @@ def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
         notes=tuple(notes),
         sockets_read=live and not any(n.startswith("sockets not read") for n in notes),
         ephemeral_ports=_ephemeral_ports() if live else DEFAULT_EPHEMERAL_PORTS,
+        refusals=tuple(refusals),
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hostmedic.facts import netfilter as nf
-from hostmedic.facts.ftp import Ban, FailedLogins
+from hostmedic.facts.ftp import Ban, FailedLogins, Refusals
 from hostmedic.facts.netfilter import Ruleset
 
 TAIL_BYTES = 16 << 20
@@ -87,6 +87,22 @@ def parse_failed_logins(text: str, log_file: str, first_line: int = 1) -> list[F
         FailedLogins(ip, t.count, log_file, t.first, t.last, tuple(t.users))
         for ip, t in sorted(tallies.items(), key=lambda kv: -kv[1].count)
     ]
+
+
+_REFUSED = re.compile(r'CONNECT: Client "(?P<ip>[^"]+)", "Connection refused: too many sessions')
+
+
+def parse_refusals(text: str, log_file: str, first_line: int = 1) -> Refusals | None:
+    """vsftpd's record of the connections it answered with 421 (too many sessions, all
+    clients or per address), or None when there is none."""
+    count = per_address = first = last = 0
+    for number, line in enumerate(text.splitlines(), start=first_line):
+        if "Connection refused: too many sessions" not in line or not _REFUSED.search(line):
+            continue
+        count += 1
+        per_address += "for this address" in line
+        first, last = first or number, number
+    return Refusals(log_file, count, per_address, first, last) if count else None
 
 
 def read_tail(path: str, limit: int = TAIL_BYTES) -> tuple[str, int, bool]:

@@ -100,6 +100,18 @@ class FailedLogins:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusals:
+    """Connections a server's log says it refused for too many sessions (the 421 reply):
+    ``per_address`` of them for the per-client-address limit."""
+
+    log_file: str
+    count: int
+    per_address: int
+    first_line: int
+    last_line: int
+
+
+@dataclass(frozen=True, slots=True)
 class FtpFacts:
     """Everything the FTP rules look at. ``machine_addresses`` is None under ``--root``
     (another machine's disk: its addresses are unknown)."""
@@ -114,3 +126,4 @@ class FtpFacts:
     sockets_read: bool = False  # listeners and sessions were counted (live, sock_diag worked)
     # where a server without a passive range picks its ports (net.ipv4.ip_local_port_range)
     ephemeral_ports: tuple[int, int] = (32768, 60999)
+    refusals: tuple[Refusals, ...] = ()

@@ -26,9 +26,14 @@ WARNING_SHARE = 0.8
     runbook_ref="004 §FTP 421 (同时连接该 FTP 的人数过多)",
 )
 def max_clients(ftp: FtpFacts) -> Iterator[Finding]:
-    """Every running FTP server holds fewer sessions than 80 % of its client limit."""
-    if not ftp.sockets_read:
+    """Every running FTP server holds fewer sessions than 80 % of its client limit, and no
+    server's log shows connections refused for too many sessions."""
+    refused = list(_refused(ftp))
+    if not ftp.sockets_read and not refused:
         raise FactUnavailable("sessions not counted", key="reason.ftp_sessions_unknown")
+    yield from refused
+    if not ftp.sockets_read:
+        return  # under --root, or sock_diag failed: the log is all there is
     for server in ftp.servers:
         config = server.config
         if not server.running:
@@ -79,5 +84,36 @@ def max_clients(ftp: FtpFacts) -> Iterator[Finding]:
                     "setting": setting("max_per_ip", server),
                 },
                 evidence=(server_evidence(server, ftp, "max_per_ip"), counted),
+                remedy_key="remedy.ftp.max_clients",
+            )
+
+
+def _refused(ftp: FtpFacts) -> Iterator[Finding]:
+    """The 421 replies a server's log recorded (vsftpd logs each refused connection)."""
+    for server in ftp.servers:
+        for refused in ftp.refusals:
+            if not any(refused.log_file.startswith(log) for log in server.config.log_files):
+                continue
+            yield Finding(
+                rule_id="ftp.max_clients",
+                severity=Severity.WARNING,
+                status=Status.FAILED,
+                title_key="finding.ftp.max_clients.refused.title",
+                params={
+                    **server_params(server),
+                    "refused": refused.count,
+                    "per_address": refused.per_address,
+                    "idle_timeout_s": server.config.idle_timeout_s or 0,
+                    "setting": setting("max_clients", server),
+                },
+                evidence=(
+                    Evidence(
+                        f"{refused.log_file} lines {refused.first_line}-{refused.last_line}",
+                        f"{refused.count} connections refused: too many sessions "
+                        f"({refused.per_address} for one address)",
+                        ftp.read_at,
+                    ),
+                    server_evidence(server, ftp, "max_clients", "max_per_ip"),
+                ),
                 remedy_key="remedy.ftp.max_clients",
             )
