@@ -203,7 +203,9 @@ def _perform(
         try:
             apply: Callable[..., dict[str, Any]] = action.undo if undo_of else action.apply
             result = apply(plan.before if undo_of else plan, ctx)
-        except ActionFailed as exc:
+        except (ActionFailed, OSError) as exc:
+            if isinstance(exc, OSError):  # an unexpected refusal of the system, not a bug
+                exc = ActionFailed("error.fix.system", detail=f"{exc.strerror}: {exc.filename}")
             journal.append(failed, entry_id, error=t(exc.key, **exc.params))
             out.say(exc.key, style="bold red", **exc.params)
             if opts.as_json:

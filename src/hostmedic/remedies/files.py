@@ -24,6 +24,7 @@ FS_IOC_SETFLAGS = 0x40086602
 FS_IMMUTABLE_FL = 0x00000010
 FS_APPEND_FL = 0x00000020
 _PSEUDO = ("/proc", "/sys", "/dev", "/run/systemd")
+_TEMP_UNDER_DEV = ("/dev/shm", "/dev/mqueue")  # plain tmpfs where malware hides: allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +93,11 @@ def forbidden_path(path: str, ctx: FixContext) -> bool:
     """Paths no remedy may change: pseudo filesystems, hostmedic's state and code, and the
     files init or hostmedic have mapped."""
     real = os.path.realpath(path)
-    if any(real == p or real.startswith(p + "/") for p in _PSEUDO):
+    temp = any(real.startswith(p + "/") for p in _TEMP_UNDER_DEV)
+    if not temp and any(real == p or real.startswith(p + "/") for p in _PSEUDO):
         return True
-    own = [os.path.realpath(ctx.state_dir), os.path.dirname(os.path.realpath(__file__))]
-    own.append(os.path.realpath(sys.prefix))
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # hostmedic/
+    own = [os.path.realpath(ctx.state_dir), package, os.path.realpath(sys.prefix)]
     if any(real == p or real.startswith(p + "/") for p in own):
         return True
     return ctx.live and real in _mapped_files()

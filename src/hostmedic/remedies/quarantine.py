@@ -31,12 +31,17 @@ from hostmedic.remedies.model import ActionFailed, FixContext, Plan, Refused
 STUCK = FS_IMMUTABLE_FL | FS_APPEND_FL
 
 
-def _sha256(path: str, atime_ns: int, mtime_ns: int) -> str:
+def _sha256(path: str) -> str:
+    """The file's sha256, read without touching its access time (O_NOATIME: the plan
+    changes nothing, and the times are evidence)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOATIME)
+    except PermissionError:  # O_NOATIME needs ownership or CAP_FOWNER
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(fd, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    os.utime(path, ns=(atime_ns, mtime_ns), follow_symlinks=False)  # reading moved atime
     return digest.hexdigest()
 
 
@@ -77,7 +82,7 @@ class Quarantine:
         folder = os.path.join(ctx.state_dir, "quarantine", ctx.entry_id)
         before = {
             "path": target,
-            "sha256": _sha256(full, meta["atime_ns"], meta["mtime_ns"]),
+            "sha256": _sha256(full),
             "quarantined_to": os.path.join(folder, os.path.basename(target)),
             **meta,
         }
@@ -117,7 +122,7 @@ class Quarantine:
         try:
             missed = _move(held, full, before)
             missed += apply_metadata(full, before)
-            if _sha256(full, before["atime_ns"], before["mtime_ns"]) != before["sha256"]:
+            if _sha256(full) != before["sha256"]:
                 raise ActionFailed("error.fix.checksum_changed", path=full)
             if before["flags"] & STUCK:
                 set_flags(full, before["flags"])  # last: an immutable file refuses utime
