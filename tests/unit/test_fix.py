@@ -87,7 +87,7 @@ def test_comment_a_line_then_undo_restores_the_exact_bytes(tree):
     assert (entry["state"], entry["reversible"], entry["before"]["line"]) == ("done", True, 3)
     text = crontab.read_bytes()
     assert (
-        text.splitlines()[2]
+        text.split(b"\n")[2]
         == f"#hostmedic-disabled {entry['id']}# */5 * * * * root /tmp/.x/miner\r".encode()
     )
     undone = fix("--undo", entry["id"], "--yes", *args(tree)[2:])
