@@ -22,14 +22,18 @@ from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.netfilter import FwChain, NamedSet, Ruleset
 
 TIMEOUT_S = 10.0
-_ENV = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LC_ALL": "C"}
 
 
 def _run(argv: list[str]) -> str:
     """stdout of a read-only firewall listing; FactUnavailable when it cannot run."""
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=TIMEOUT_S, env=_ENV, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LC_ALL": "C"},
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FactUnavailable(
@@ -71,7 +75,7 @@ def read_ruleset() -> Ruleset:
             except ParseError as exc:
                 skipped.append(f"{tool}: {exc}")
                 continue
-            sources.append(f"{tool} ({saved[family][1] or 'unknown variant'})")
+            sources.append(f"{tool} ({saved[family][1] or 'no tables'})")
     if shutil.which("nft"):
         try:
             nft_chains, nft_sets, nft_skipped = parse_nft_json(
