@@ -39,13 +39,9 @@ table inet hmVro {
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    sweep_stale("hmV-")
-    built = Lab(peers_wanted=1, prefix="hmV-")
-    try:
-        built.build()
+    sweep_stale("hmV-")  # namespaces a SIGKILLed run left behind
+    with Lab(peers_wanted=1, prefix="hmV-") as built:  # destroyed even on failure
         yield built
-    finally:
-        built.destroy()
 
 
 def plant_tree(root: Path) -> None:

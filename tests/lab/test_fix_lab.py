@@ -113,13 +113,9 @@ def test_stop_unit_is_refused_without_systemd(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    sweep_stale("hmV-")
-    built = Lab(peers_wanted=1, prefix="hmV-")
-    try:
-        built.build()
+    sweep_stale("hmV-")  # namespaces a SIGKILLed run left behind
+    with Lab(peers_wanted=1, prefix="hmV-") as built:  # destroyed even on failure
         yield built
-    finally:
-        built.destroy()
 
 
 def _connects(lab: Lab, address: str, port: int) -> bool:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import subprocess
 from typing import Any
 
 from hostmedic.remedies.model import ActionFailed, FixContext, NothingToDo, Plan, Refused
+from hostmedic.remedies.tools import run_tool
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?")
 
@@ -47,16 +46,7 @@ def _operator() -> set[str]:
 
 
 def _usermod(ctx: FixContext, *args: str) -> None:
-    tool = shutil.which("usermod")
-    if tool is None:
-        raise ActionFailed("error.fix.tool_missing", tool="usermod")
-    prefix = [] if ctx.live else ["--prefix", ctx.root]
-    done = subprocess.run(
-        [tool, *prefix, *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    if done.returncode != 0:
-        detail = done.stderr.strip() or f"exit {done.returncode}"
-        raise ActionFailed("error.fix.tool_failed", tool="usermod " + " ".join(args), detail=detail)
+    run_tool("usermod", *([] if ctx.live else ["--prefix", ctx.root]), *args, timeout_s=60)
 
 
 class LockAccount:

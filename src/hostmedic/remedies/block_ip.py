@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import socket
 import subprocess
 from typing import Any
@@ -28,6 +27,7 @@ from hostmedic.remedies.model import (
     Refused,
     require_live,
 )
+from hostmedic.remedies.tools import run_tool
 
 TABLE = "hostmedic"
 SETS = {4: "blocked4", 6: "blocked6"}
@@ -51,16 +51,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 def _nft(
     *args: str, script: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("nft")
-    if tool is None:
-        raise ActionFailed("error.fix.tool_missing", tool="nft")
-    done = subprocess.run(
-        [tool, *args], input=script, capture_output=True, text=True, timeout=30, check=False
-    )
-    if check and done.returncode != 0:
-        detail = done.stderr.strip() or f"exit {done.returncode}"
-        raise ActionFailed("error.fix.tool_failed", tool="nft " + " ".join(args), detail=detail)
-    return done
+    return run_tool("nft", *args, script=script, timeout_s=30, check=check)
 
 
 def _elements(name: str) -> set[str] | None:

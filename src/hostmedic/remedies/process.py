@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
-import subprocess
 from typing import Any
 
 from hostmedic.collectors.procfs import read_ppid, read_process_info
@@ -26,6 +24,7 @@ from hostmedic.remedies.model import (
     Refused,
     require_live,
 )
+from hostmedic.remedies.tools import run_tool
 
 PF_KTHREAD = 0x00200000
 SIGNALS = {"TERM": signal.SIGTERM, "KILL": signal.SIGKILL}
@@ -136,16 +135,8 @@ def systemd_running() -> bool:
 
 
 def _systemctl(*args: str) -> str:
-    tool = shutil.which("systemctl")
-    if tool is None:
-        raise ActionFailed("error.fix.tool_missing", tool="systemctl")
-    done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=90, check=False)
-    if done.returncode not in (0, 3):  # 3: "inactive" for is-active / show
-        detail = done.stderr.strip() or f"exit {done.returncode}"
-        raise ActionFailed(
-            "error.fix.tool_failed", tool="systemctl " + " ".join(args), detail=detail
-        )
-    return done.stdout
+    # exit 3 is "inactive" for is-active: an answer, not a failure
+    return run_tool("systemctl", *args, ok=(0, 3)).stdout
 
 
 def _own_unit() -> str | None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 from typing import Any
 
 from hostmedic.remedies.files import FileState, forbidden_path, read_state, write_like
 from hostmedic.remedies.model import ActionFailed, FixContext, NothingToDo, Plan, Refused
 from hostmedic.remedies.process import systemd_running
+from hostmedic.remedies.tools import run_tool
 
 UNIT_SUFFIXES = (".service", ".timer", ".socket", ".path")
 UNIT_DIR = "/etc/systemd/system"
@@ -47,18 +46,7 @@ def _links(root_dir: str) -> dict[str, str]:
 
 
 def _systemctl(ctx: FixContext, *args: str) -> None:
-    tool = shutil.which("systemctl")
-    if tool is None:
-        raise ActionFailed("error.fix.tool_missing", tool="systemctl")
-    root = [] if ctx.live else [f"--root={ctx.root}"]
-    done = subprocess.run(
-        [tool, *root, *args], capture_output=True, text=True, timeout=90, check=False
-    )
-    if done.returncode != 0:
-        detail = done.stderr.strip() or f"exit {done.returncode}"
-        raise ActionFailed(
-            "error.fix.tool_failed", tool="systemctl " + " ".join(args), detail=detail
-        )
+    run_tool("systemctl", *([] if ctx.live else [f"--root={ctx.root}"]), *args)
 
 
 def _relative(path: str, ctx: FixContext) -> str:

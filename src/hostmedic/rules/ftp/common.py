@@ -7,10 +7,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from hostmedic.analysis.netfilter import PortSpan, Reachability
+from hostmedic.analysis.netfilter import DROP, PortSpan, Reachability
 from hostmedic.facts.ftp import PROFTPD, PURE_FTPD, VSFTPD, FtpFacts, FtpServer
 from hostmedic.facts.netfilter import Ruleset
-from hostmedic.model import Evidence
+from hostmedic.model import Evidence, Finding, Severity, Status
 
 # The setting that controls each checked value, per server (named in titles and remedies).
 SETTINGS = {
@@ -119,4 +119,38 @@ def span_text(spans: list[PortSpan]) -> str:
     return ", ".join(
         str(s.first_port) if s.first_port == s.last_port else f"{s.first_port}-{s.last_port}"
         for s in spans
+    )
+
+
+def firewall_finding(
+    rule_id: str,
+    server: FtpServer,
+    ftp: FtpFacts,
+    ruleset: Ruleset,
+    family: str,
+    reach: Reachability,
+    *,
+    probe: str,
+    topic: str,
+    severity: Severity,
+    **params: object,
+) -> Finding:
+    """A finding about one port (``probe`` describes the packet) the firewall does not
+    simply accept: ``finding.<rule>.<verdict>.title``, ``remedy.<rule>.drop`` for a drop."""
+    return Finding(
+        rule_id=rule_id,
+        severity=severity,
+        status=Status.FAILED,
+        title_key=f"finding.{rule_id}.{reach.verdict}.title",
+        params={
+            **server_params(server),
+            "family": FAMILY_NAMES[family],
+            "decided_by": reach.decided_by,
+            "conditions": "; ".join(reach.conditions[:5]),
+            **params,
+        },
+        evidence=(server_evidence(server, ftp, topic), firewall_evidence(ruleset, probe, reach)),
+        remedy_key=(
+            f"remedy.{rule_id}.drop" if reach.verdict == DROP else "remedy.ftp.firewall_conditional"
+        ),
     )

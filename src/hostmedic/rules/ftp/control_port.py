@@ -16,9 +16,8 @@ from hostmedic.facts.ftp import FtpFacts
 from hostmedic.facts.netfilter import Ruleset
 from hostmedic.model import Finding, Severity, Status
 from hostmedic.rules.ftp.common import (
-    FAMILY_NAMES,
     families,
-    firewall_evidence,
+    firewall_finding,
     reachable_servers,
     server_evidence,
     server_params,
@@ -51,24 +50,14 @@ def control_port(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
             reach = evaluate(netfilter, Probe(family, "in", port))
             if reach.verdict == ACCEPT:
                 continue
-            yield Finding(
-                rule_id="ftp.control_port",
+            yield firewall_finding(
+                "ftp.control_port",
+                server,
+                ftp,
+                netfilter,
+                family,
+                reach,
+                probe=f"{family} tcp dport {port} (new)",
+                topic="control",
                 severity=_SEVERITY.get(reach.verdict, Severity.INFO),
-                status=Status.FAILED,
-                title_key=f"finding.ftp.control_port.{reach.verdict}.title",
-                params={
-                    **server_params(server),
-                    "family": FAMILY_NAMES[family],
-                    "decided_by": reach.decided_by,
-                    "conditions": "; ".join(reach.conditions[:5]),
-                },
-                evidence=(
-                    server_evidence(server, ftp, "control"),
-                    firewall_evidence(netfilter, f"{family} tcp dport {port} (new)", reach),
-                ),
-                remedy_key=(
-                    "remedy.ftp.control_port.drop"
-                    if reach.verdict == DROP
-                    else "remedy.ftp.firewall_conditional"
-                ),
             )

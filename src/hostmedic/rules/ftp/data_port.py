@@ -14,15 +14,8 @@ from hostmedic.analysis.netfilter import ACCEPT, DROP, Probe, evaluate
 from hostmedic.engine import rule
 from hostmedic.facts.ftp import FtpFacts
 from hostmedic.facts.netfilter import Ruleset
-from hostmedic.model import Finding, Severity, Status
-from hostmedic.rules.ftp.common import (
-    FAMILY_NAMES,
-    families,
-    firewall_evidence,
-    reachable_servers,
-    server_evidence,
-    server_params,
-)
+from hostmedic.model import Finding, Severity
+from hostmedic.rules.ftp.common import families, firewall_finding, reachable_servers
 
 
 @rule(
@@ -40,25 +33,15 @@ def data_port(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
             reach = evaluate(netfilter, Probe(family, "out", None, sport=port))
             if reach.verdict == ACCEPT:
                 continue
-            yield Finding(
-                rule_id="ftp.data_port",
+            yield firewall_finding(
+                "ftp.data_port",
+                server,
+                ftp,
+                netfilter,
+                family,
+                reach,
+                probe=f"{family} tcp sport {port} out (new)",
+                topic="active",
                 severity=Severity.WARNING if reach.verdict == DROP else Severity.INFO,
-                status=Status.FAILED,
-                title_key=f"finding.ftp.data_port.{reach.verdict}.title",
-                params={
-                    **server_params(server),
-                    "family": FAMILY_NAMES[family],
-                    "data_port": port,
-                    "decided_by": reach.decided_by,
-                    "conditions": "; ".join(reach.conditions[:5]),
-                },
-                evidence=(
-                    server_evidence(server, ftp, "active"),
-                    firewall_evidence(netfilter, f"{family} tcp sport {port} out (new)", reach),
-                ),
-                remedy_key=(
-                    "remedy.ftp.data_port.drop"
-                    if reach.verdict == DROP
-                    else "remedy.ftp.firewall_conditional"
-                ),
+                data_port=port,
             )
