@@ -15,7 +15,8 @@ SYSTEM_TABLE_DIRS = ("/etc/cron.d",)
 USER_SPOOLS = ("/var/spool/cron/crontabs", "/var/spool/cron")
 SCRIPT_DIRS = ("/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly", "/etc/cron.monthly")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*=")
-_FIELD = re.compile(r"@[a-z]+|[0-9*/,\-A-Za-z?LW#]+")
+# a schedule field: numbers, *, ranges, steps, lists, and month/day names (jan, mon)
+_FIELD = re.compile(r"(?:[0-9*]+|[a-z]{3})(?:[-/,](?:[0-9*]+|[a-z]{3}))*", re.IGNORECASE)
 _NICKNAMES = frozenset(
     {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
@@ -38,7 +39,8 @@ def parse_crontab(
         schedule = 1 if first in _NICKNAMES else 5
         wanted = schedule + (2 if system else 1)  # schedule, [user,] command
         parts = line.text.split(None, wanted - 1)
-        if len(parts) < wanted or not all(_FIELD.fullmatch(f) for f in parts[:schedule]):
+        fields_ok = schedule == 1 or all(_FIELD.fullmatch(f) for f in parts[:schedule])
+        if len(parts) < wanted or not fields_ok:
             skipped += 1
             continue
         command = parts[-1]

@@ -62,7 +62,9 @@ def parse_utmp(data: bytes, first_index: int = 1) -> tuple[list[UtmpRecord], int
             continue
         host_text = _text(host) or _address(addr)
         records.append(
-            UtmpRecord(first_index + n, kind, pid, _text(line), _text(user), host_text, tv_sec)
+            UtmpRecord(
+                first_index + n, kind, pid, _text(line), _text(user), host_text, float(tv_sec)
+            )
         )
     return records, skipped
 

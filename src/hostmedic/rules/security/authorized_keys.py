@@ -9,17 +9,16 @@ for the operator to confirm.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
 from hostmedic.facts.security import AccountFacts, KeyFile
 from hostmedic.model import Evidence, Finding, Severity
-from hostmedic.rules.security.common import DAY_S, RECENT_DAYS, failed, line_evidence
+from hostmedic.rules.security.common import DAY_S, RECENT_DAYS, failed, line_evidence, stamp
 
 
 def _evidence(key_file: KeyFile, read_at: float) -> list[Evidence]:
-    mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(key_file.mtime))
+    mtime = stamp(key_file.mtime)
     head = Evidence(
         key_file.path,
         f"modified {mtime}, {len(key_file.keys)} keys, {key_file.binary_lines} binary lines",

@@ -8,27 +8,22 @@ is a distributed one; a success from an address after its failures means it got 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
 from hostmedic.facts.security import FailureGroup, Login, LoginFacts
 from hostmedic.model import Evidence, Finding, Severity
-from hostmedic.rules.security.common import failed
+from hostmedic.rules.security.common import failed, stamp
 
 MIN_FAILURES = 10  # from one address
 MIN_ADDRESSES = 10  # trying one user
 SHOWN = 5
 
 
-def _when(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "?"
-
-
 def _group_evidence(g: FailureGroup, facts: LoginFacts, what: str) -> list[Evidence]:
     excerpt = (
         f"{g.key}{f' ({g.country})' if g.country else ''}: {g.count} failed logins "
-        f"{_when(g.first_time)} → {_when(g.last_time)}, {g.distinct_others} {what}: "
+        f"{stamp(g.first_time)} → {stamp(g.last_time)}, {g.distinct_others} {what}: "
         f"{', '.join(g.others)}{' …' if g.distinct_others > len(g.others) else ''}"
     )
     return [Evidence(source, excerpt, facts.read_at) for source in g.sources]
@@ -66,7 +61,7 @@ def brute_force(security_logins: LoginFacts) -> Iterator[Finding]:
                 Evidence(
                     login.source,
                     f"accepted {login.method} for {login.user} from "
-                    f"{login.host} at {_when(login.time)}",
+                    f"{login.host} at {stamp(login.time)}",
                     facts.read_at,
                 ),
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,11 @@ from hostmedic.model import Evidence, Finding, Severity, Status
 
 DAY_S = 86_400
 RECENT_DAYS = 7  # "recently": created, changed or added within the last week
+
+
+def stamp(t: float | None) -> str:
+    """A time for evidence, in UTC so reports read the same wherever they are opened."""
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) if t else "?"
 
 
 def line_evidence(line: FileLine, read_at: float) -> Evidence:

@@ -8,14 +8,13 @@ the country of the server's own public address.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
 from hostmedic.errors import FactUnavailable
 from hostmedic.facts.security import Login, LoginFacts
 from hostmedic.model import Evidence, Finding, Severity
-from hostmedic.rules.security.common import failed
+from hostmedic.rules.security.common import failed, stamp
 
 
 @rule("security.login_abroad", category="security", runbook_ref="004 §排查并修复服务器漏洞 2")
@@ -44,8 +43,7 @@ def login_abroad(security_logins: LoginFacts) -> Iterator[Finding]:
             [
                 Evidence(
                     x.source,
-                    f"{x.method} login of {x.user} from {x.host} ({x.country}) at "
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(x.time))}",
+                    f"{x.method} login of {x.user} from {x.host} ({x.country}) at {stamp(x.time)}",
                     facts.read_at,
                 )
                 for x in logins[-3:]

@@ -8,14 +8,13 @@ ELF program belongs is a wrapper even when no checksum is recorded.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
 from hostmedic.errors import FactUnavailable
 from hostmedic.facts.security import CHECK_MISMATCH, CHECK_OK, FileFacts
 from hostmedic.model import Evidence, Finding, Severity
-from hostmedic.rules.security.common import failed
+from hostmedic.rules.security.common import failed, stamp
 
 
 @rule("security.modified_binary", category="security", runbook_ref="004 §排查病毒木马")
@@ -28,7 +27,7 @@ def modified_binary(security_files: FileFacts) -> Iterator[Finding]:
     for check in facts.binaries:
         if check.status != CHECK_MISMATCH and check not in scripts:
             continue
-        mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check.mtime or 0))
+        mtime = stamp(check.mtime)
         yield failed(
             "security.modified_binary",
             Severity.CRITICAL,

@@ -7,14 +7,13 @@ ps / netstat / lsof / ss that the trojan replaced with its own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from hostmedic.analysis.verdict import signatures
 from hostmedic.engine import rule
 from hostmedic.facts.security import FileFacts
 from hostmedic.model import Evidence, Finding, Severity
-from hostmedic.rules.security.common import failed
+from hostmedic.rules.security.common import failed, stamp
 
 
 @rule("security.trojan_files", category="security", runbook_ref="004 §排查病毒木马")
@@ -23,7 +22,7 @@ def trojan_files(security_files: FileFacts) -> Iterator[Finding]:
     facts = security_files
     tools_dir = signatures()["suspicious"]["replaced_tools_dir"]
     for planted in facts.planted:
-        mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(planted.mtime))
+        mtime = stamp(planted.mtime)
         listing = f" contains: {', '.join(planted.entries)}" if planted.is_dir else ""
         yield failed(
             "security.trojan_files",
