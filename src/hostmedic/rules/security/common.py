@@ -36,9 +36,10 @@ def failed(
     params: Mapping[str, Any],
     evidence: Iterable[Evidence],
     variant: str = "default",
+    remedy: str | None = None,
 ) -> Finding:
     """A failed finding whose title and remedy keys follow the rule id and the variant
-    (``finding.<rule_id>.<variant>.title``, ``remedy.<rule_id>.<variant>``)."""
+    (``finding.<rule_id>.<variant>.title``, ``remedy.<rule_id>.<remedy or variant>``)."""
     return Finding(
         rule_id=rule_id,
         severity=severity,
@@ -46,7 +47,7 @@ def failed(
         title_key=f"finding.{rule_id}.{variant}.title",
         params=dict(params),
         evidence=tuple(evidence),
-        remedy_key=f"remedy.{rule_id}.{variant}",
+        remedy_key=f"remedy.{rule_id}.{remedy or variant}",
     )
 
 

@@ -25,6 +25,8 @@ def ssh_empty_passwords(security_ssh: SshFacts) -> Iterator[Finding]:
             yield failed(
                 "security.ssh_empty_passwords",
                 Severity.CRITICAL,
-                {"match": s.match or "-"},
+                {"match": s.match or ""},
                 [setting_evidence(s, facts.read_at)],
+                "match" if s.match else "default",
+                remedy="default",
             )

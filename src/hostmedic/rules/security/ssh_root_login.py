@@ -38,6 +38,8 @@ def ssh_root_login(security_ssh: SshFacts) -> Iterator[Finding]:
         yield failed(
             "security.ssh_root_login",
             Severity.WARNING,
-            {"match": s.match or "-"},
+            {"match": s.match or ""},
             evidence,
+            "match" if s.match else "default",
+            remedy="default",
         )
