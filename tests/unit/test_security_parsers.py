@@ -84,7 +84,7 @@ def test_auth_log_fixture():
     events = [e for e in items if isinstance(e, AuthEvent)]
     assert items.count(None) == 1  # the one non-syslog line
     failures = [e for e in events if not e.success and e.host == "203.0.113.50"]
-    assert sum(e.count for e in failures) == 8 + 5  # the repeated line counts 5
+    assert sum(e.repeats for e in failures) == 8 + 5  # the repeated line counts 5
     assert {e.user for e in failures} == {"root", "admin"}
     accepted = [e for e in events if e.success]
     assert [(e.user, e.host, e.method) for e in accepted][:2] == [
@@ -313,3 +313,32 @@ def test_mounted_pids_from_mountinfo():
         "82 22 8:1 /x /proc/77/cmdline rw - ext4 /dev/sda1 rw\nshort\n"
     )
     assert parse_mounted_pids(mountinfo) == {4242, 77}
+
+
+def test_rotated_gzip_truncated_gzip_and_the_tail_of_a_big_log(tmp_path, monkeypatch):
+    import gzip
+
+    from hostmedic.collectors import rootfs
+    from hostmedic.collectors.security import authlog
+
+    log = tmp_path / "var" / "log"
+    log.mkdir(parents=True)
+    line = "Nov 20 03:11:05 web sshd[7]: Failed password for root from 203.0.113.50 port 1 ssh2\n"
+    (log / "auth.log.2.gz").write_bytes(gzip.compress((line * 10).encode()))
+    (log / "auth.log.3.gz").write_bytes(gzip.compress((line * 10).encode())[:-30])  # truncated
+    (log / "auth.log").write_text("x\n" * 1000 + line * 3)
+    monkeypatch.setattr(authlog, "TAIL_BYTES", 300)  # the plain file is read from its end
+    fs = rootfs.RootFS(str(tmp_path))
+    assert sorted(authlog.log_files(fs)) == [
+        f"/var/log/auth.log{s}" for s in ("", ".2.gz", ".3.gz")
+    ]
+    gz = [
+        e for e in authlog.read_log_file(fs, "/var/log/auth.log.2.gz") if isinstance(e, AuthEvent)
+    ]
+    assert [e.position for e in gz] == list(range(1, 11))
+    broken = [
+        e for e in authlog.read_log_file(fs, "/var/log/auth.log.3.gz") if isinstance(e, AuthEvent)
+    ]
+    assert len(broken) < 10  # what could be read, no exception
+    plain = [e for e in authlog.read_log_file(fs, "/var/log/auth.log") if isinstance(e, AuthEvent)]
+    assert [e.position for e in plain] == [1001, 1002, 1003]  # true line numbers

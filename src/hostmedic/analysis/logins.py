@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hostmedic.facts.security import FailureGroup, Login, LoginFacts
 
@@ -19,9 +20,9 @@ MAX_GROUPS = 200
 SAMPLE = 5
 
 
-@dataclass(frozen=True, slots=True)
-class AuthEvent:
-    """One login attempt as a log or utmp file recorded it."""
+class AuthEvent(NamedTuple):
+    """One login attempt as a log or utmp file recorded it (a tuple: millions are made
+    while a brute-force log is read)."""
 
     time: float | None
     user: str
@@ -30,7 +31,7 @@ class AuthEvent:
     method: str
     source: str  # the file (or command) it came from
     position: int  # line number, or utmp record index
-    count: int = 1  # "message repeated N times"
+    repeats: int = 1  # "message repeated N times"
     binary: bool = False  # from wtmp/btmp (positions are record indexes)
 
 
@@ -48,14 +49,24 @@ class _Group:
     spans: dict[tuple[str, bool], list[int]] = field(default_factory=dict)
 
     def add(self, other: str, event: AuthEvent) -> None:
-        self.count += event.count
-        self.others.setdefault(other, None)
-        if event.time is not None:
-            self.first = event.time if self.first is None else min(self.first, event.time)
-            self.last = event.time if self.last is None else max(self.last, event.time)
-        span = self.spans.setdefault((event.source, event.binary), [event.position] * 2)
-        span[0] = min(span[0], event.position)
-        span[1] = max(span[1], event.position)
+        # hot path of a brute-force log (millions of lines): plain comparisons only
+        self.count += event.repeats
+        if other not in self.others:
+            self.others[other] = None
+        t = event.time
+        if t is not None:
+            if self.first is None or t < self.first:
+                self.first = t
+            if self.last is None or t > self.last:
+                self.last = t
+        pos = event.position
+        span = self.spans.get((event.source, event.binary))
+        if span is None:
+            self.spans[(event.source, event.binary)] = [pos, pos]
+        elif pos > span[1]:
+            span[1] = pos
+        elif pos < span[0]:
+            span[0] = pos
 
 
 def _span_text(source: str, binary: bool, span: list[int]) -> str:

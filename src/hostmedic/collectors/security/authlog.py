@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import BinaryIO
@@ -24,9 +25,12 @@ from hostmedic.analysis.logins import AuthEvent
 from hostmedic.collectors.rootfs import RootFS
 
 LOG_PATTERNS = (("/var/log", "auth.log*"), ("/var/log", "secure*"))
-MAX_FILES = 6
-TAIL_BYTES = 64 << 20  # of a plain file: the newest 64 MiB
-MAX_LINES = 2_000_000  # per file (gzip files are read from the start)
+# Bounds that keep a swollen brute-force log to a few seconds (~110k lines/s): the newest
+# part of at most four files.
+MAX_FILES = 4
+TAIL_BYTES = 24 << 20  # of a plain file
+TAIL_LINES = 250_000  # of a gzip file
+GZIP_LIMIT = 1 << 30  # decompressed bytes
 JOURNAL_LINES = 200_000
 SSHD_PROGRAMS = frozenset({"sshd", "sshd-session"})
 
@@ -62,6 +66,21 @@ def parse_timestamp(text: str, reference: time.struct_time) -> float | None:
         return None
 
 
+def _cached_time(
+    text: str, reference: time.struct_time, minutes: dict[str, float | None]
+) -> float | None:
+    """parse_timestamp, with classic timestamps converted once per minute."""
+    if text[:4].isdigit() or not text[13:15].isdigit():
+        return parse_timestamp(text, reference)
+    head = text[:12]
+    if head not in minutes:
+        if len(minutes) > 100_000:
+            minutes.clear()
+        minutes[head] = parse_timestamp(head + ":00", reference)
+    base = minutes[head]
+    return None if base is None else base + int(text[13:15])
+
+
 def parse_auth_lines(
     lines: Iterable[tuple[int, str]], source: str, reference: time.struct_time
 ) -> Iterator[AuthEvent | float | None]:
@@ -74,19 +93,19 @@ def parse_auth_lines(
     """
     failed_conns: set[tuple[str, str]] = set()
     invalid: list[tuple[tuple[str, str], AuthEvent]] = []
+    minutes: dict[str, float | None] = {}  # a brute-force log repeats each minute many times
     for number, line in lines:
         m = _PREFIX.match(line)
         if m is None:
             yield None
             continue
-        if m["prog"] not in SSHD_PROGRAMS:
+        stamp, program, pid, msg = m.groups()
+        if program not in SSHD_PROGRAMS:
             continue
-        when = parse_timestamp(m["ts"], reference)
-        msg, count = m["msg"].rstrip(), 1
-        repeated = _REPEATED.match(msg)
-        if repeated:
+        when = _cached_time(stamp, reference, minutes)
+        msg, count, pid = msg.rstrip(), 1, pid or ""
+        if msg.startswith("message repeated") and (repeated := _REPEATED.match(msg)):
             count, msg = int(repeated[1]), repeated[2]
-        pid = m["pid"] or ""
         if hit := _ACCEPTED.match(msg):
             yield AuthEvent(when, hit[2], hit[3], True, hit[1], source, number, count)
         elif hit := _FAILED.match(msg):
@@ -114,29 +133,42 @@ def _newline_count(f: BinaryIO, end: int) -> int:
     return count
 
 
+def _gzip_tail(raw: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """The last TAIL_LINES numbered lines of a gzip file (read to its end: gzip cannot
+    seek), decompressing at most GZIP_LIMIT bytes (a gzip bomb stops there)."""
+    tail: deque[tuple[int, bytes]] = deque(maxlen=TAIL_LINES)
+    done = 0
+    try:
+        for n, line in enumerate(gzip.GzipFile(fileobj=raw), 1):
+            done += len(line)
+            if done > GZIP_LIMIT:
+                break
+            tail.append((n, line))
+    except (OSError, EOFError, zlib.error):  # truncated or corrupt: keep what was read
+        pass
+    return iter(tail)
+
+
+def _plain_tail(raw: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """The lines of a plain file's newest TAIL_BYTES, numbered as in the whole file."""
+    first = 1
+    start = max(0, os.fstat(raw.fileno()).st_size - TAIL_BYTES)
+    if start:
+        first += _newline_count(raw, start)
+        raw.seek(start - 1)
+        if raw.read(1) != b"\n":  # inside a line: skip to the next one
+            raw.readline()
+            first += 1
+    return enumerate(raw, first)
+
+
 def _numbered_lines(fs: RootFS, path: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a log: a plain file's newest TAIL_BYTES, a gzip file from its start."""
+    """Numbered lines of the newest part of a log (plain or gzip-rotated)."""
     fd = fs.open_regular(path)
     with os.fdopen(fd, "rb") as raw:
-        first = 1
-        stream: Iterable[bytes] = raw
-        if path.endswith(".gz"):
-            stream = gzip.GzipFile(fileobj=raw)
-        else:
-            start = max(0, os.fstat(raw.fileno()).st_size - TAIL_BYTES)
-            if start:
-                first += _newline_count(raw, start)
-                raw.seek(start - 1)
-                if raw.read(1) != b"\n":  # inside a line: skip to the next one
-                    raw.readline()
-                    first += 1
-        try:
-            for n, line in enumerate(stream, first):
-                if n - first >= MAX_LINES:
-                    return
-                yield n, line.decode("utf-8", "replace")
-        except (OSError, EOFError, zlib.error):  # a truncated or corrupt gzip: keep what was read
-            return
+        lines = _gzip_tail(raw) if path.endswith(".gz") else _plain_tail(raw)
+        for n, line in lines:
+            yield n, line.decode("utf-8", "replace")
 
 
 def log_files(fs: RootFS) -> list[str]:
