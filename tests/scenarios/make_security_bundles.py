@@ -138,7 +138,7 @@ def compromised_live() -> tuple[ProcessFacts, ServiceFacts]:
         ),
     )
     return (
-        ProcessFacts(processes, listeners, hidden, 32768, T0),
+        ProcessFacts(processes, listeners, hidden, 32768, T0, (3300,)),
         ServiceFacts(probes, ("mysql 10.0.0.5:3306",), T0),
     )
 

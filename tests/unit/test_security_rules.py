@@ -208,7 +208,7 @@ VARIANTS = {
     "system_account_shell": ["default"],
     "brute_force": ["broke_in", "by_address", "by_user"],
     "login_abroad": ["default"],
-    "suspicious_process": ["default", "memory"],
+    "suspicious_process": ["default", "memory", "uninspected"],
     "unpackaged_listener": ["default", "owner_unknown"],
     "hidden_process": ["unlisted", "mounted_over"],
     "trojan_files": ["default", "tools_dir"],

@@ -140,6 +140,7 @@ class ProcessFacts:
     hidden: tuple[HiddenProcess, ...]
     pids_probed: int
     read_at: float
+    uninspected: tuple[int, ...] = ()  # user processes whose executable could not be read
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from hostmedic.facts.security import HiddenProcess, Listener, ProcessFacts, Runn
 
 PROC = "/proc"
 TCP_LISTEN, UDP_UNCONNECTED = 10, 7
+KTHREADD = 2
 PROBE_MARGIN = 1024  # pids above the highest in use, for processes born meanwhile
 MAX_PROBES = 200_000  # ~10 µs each on procfs; beyond, the children lists still cover
 MAX_PROCESSES = 20_000
@@ -167,4 +168,8 @@ def read_processes(proc: str = PROC) -> ProcessFacts:
     )
     listeners = read_listeners()
     hidden, probed = find_hidden(proc)
-    return ProcessFacts(running, tuple(listeners), tuple(hidden), probed, read_at)
+    # kernel threads (kthreadd, pid 2, and its children) have no executable by nature
+    blind = tuple(
+        i.pid for i in infos if i.exe is None and i.pid != KTHREADD and i.ppid != KTHREADD
+    )
+    return ProcessFacts(running, tuple(listeners), tuple(hidden), probed, read_at, blind)

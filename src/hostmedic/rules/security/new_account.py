@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
+from hostmedic.errors import FactUnavailable
 from hostmedic.facts.security import AccountFacts
 from hostmedic.model import Evidence, Finding, Severity
 from hostmedic.rules.security.access import can_log_in
@@ -22,6 +23,8 @@ from hostmedic.rules.security.common import DAY_S, RECENT_DAYS, failed, line_evi
 @rule("security.new_account", category="security", runbook_ref="004 §账户 Linux 2-3")
 def new_account(security_accounts: AccountFacts) -> Iterator[Finding]:
     """No account that can log in was created or given a password in the last 7 days."""
+    if not security_accounts.shadow_read:
+        raise FactUnavailable("/etc/shadow unreadable", key="reason.shadow_unreadable")
     facts = security_accounts
     since = facts.read_at - RECENT_DAYS * DAY_S
     for account in facts.accounts:

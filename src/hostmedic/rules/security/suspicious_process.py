@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from hostmedic.analysis.verdict import Clue, identity_clues
 from hostmedic.engine import rule
 from hostmedic.facts.security import ProcessFacts, RunningProcess
-from hostmedic.model import Finding, Severity
+from hostmedic.model import Evidence, Finding, Severity
 from hostmedic.rules.security.common import clue_list, failed
 from hostmedic.rules.security.processes_common import process_evidence
 
 MEMORY_ONLY = "clue.exe_memfd"  # alone, weaker: runc and some launchers run from memfd
 SHOWN = 5
+SHOWN_PIDS = 12
 
 
 def _clues(process: RunningProcess) -> list[Clue]:
@@ -62,4 +63,14 @@ def suspicious_process(security_processes: ProcessFacts) -> Iterator[Finding]:
             },
             [process_evidence(p, facts.read_at) for p in processes[:SHOWN]],
             "memory" if memory_only else "default",
+        )
+    if facts.uninspected:
+        shown = facts.uninspected[:SHOWN_PIDS]
+        pids = ", ".join(map(str, shown)) + (" …" if len(facts.uninspected) > len(shown) else "")
+        yield failed(
+            "security.suspicious_process",
+            Severity.INFO,
+            {"count": len(facts.uninspected), "pids": pids},
+            [Evidence("/proc/<pid>/exe", f"unreadable for pids {pids}", facts.read_at)],
+            "uninspected",
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
+from hostmedic.errors import FactUnavailable
 from hostmedic.facts.security import AccountFacts
 from hostmedic.model import Evidence, Finding, Severity
 from hostmedic.rules.security.access import can_log_in, key_count
@@ -20,6 +21,8 @@ from hostmedic.rules.security.common import failed, line_evidence
 @rule("security.system_account_shell", category="security", runbook_ref="004 §账户 Linux 2, 4")
 def system_account_shell(security_accounts: AccountFacts) -> Iterator[Finding]:
     """No system account (uid 1 … UID_MIN-1) has a login shell with a password or SSH key."""
+    if not security_accounts.shadow_read:
+        raise FactUnavailable("/etc/shadow unreadable", key="reason.shadow_unreadable")
     facts = security_accounts
     for account in facts.accounts:
         if not 0 < account.uid < facts.uid_min or not can_log_in(account, facts):
