@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -148,6 +149,8 @@ def build_cli(t: Translator) -> click.Group:
         "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
     )
     @click.option("-v", "--verbose", is_flag=True, help=t("help.opt.verbose"))
+    @click.option("--mount", "mounts", multiple=True, metavar="PATH", help=t("help.opt.mount"))
+    @click.option("--ping-gateway", is_flag=True, help=t("help.opt.ping_gateway"))
     def diagnose(
         duration: float,
         cap: str | None,
@@ -160,12 +163,16 @@ def build_cli(t: Translator) -> click.Group:
         from_file: str | None,
         only: tuple[str, ...],
         verbose: bool,
+        mounts: tuple[str, ...],
+        ping_gateway: bool,
     ) -> None:
         from hostmedic.engine import exit_code, registered_rules, run_rules
         from hostmedic.render.json_report import diagnose_document
         from hostmedic.render.terminal import print_findings
 
         settings = _settings(config, cap, home_country)
+        health = replace(settings.health, mounts=mounts, ping_gateway=ping_gateway)
+        settings = replace(settings, health=health)
         categories = set(only or CATEGORIES)
         console = Console(highlight=False)
         facts = _collect(
