@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click

@@ -86,13 +86,13 @@ def build_health_settings(table: Any) -> HealthSettings:
     """``[health]`` of the config file → settings; unknown keys and wrong types are a
     usage error (a typo must not silently keep a default)."""
     if not isinstance(table, dict):
-        raise UsageError("error.health.bad_setting", key="health", value=repr(table))
+        raise UsageError("error.health.bad_setting", setting="health", value=repr(table))
     defaults = HealthSettings()
     values: dict[str, Any] = {}
     fields = {f.name: f for f in dataclasses.fields(HealthSettings)}
     for key, value in table.items():
         if key not in fields or key in _OPTIONS:
-            raise UsageError("error.health.bad_setting", key=key, value=repr(value))
+            raise UsageError("error.health.bad_setting", setting=key, value=repr(value))
         default = getattr(defaults, key)
         if isinstance(default, str):
             ok = isinstance(value, str)
@@ -103,6 +103,6 @@ def build_health_settings(table: Any) -> HealthSettings:
         else:
             ok = isinstance(value, int | float)
         if not ok or (isinstance(value, int | float) and not isinstance(value, bool) and value < 0):
-            raise UsageError("error.health.bad_setting", key=key, value=repr(value))
+            raise UsageError("error.health.bad_setting", setting=key, value=repr(value))
         values[key] = float(value) if isinstance(default, float) else value
     return dataclasses.replace(defaults, **values)

@@ -94,9 +94,7 @@ def busiest(w: Window, describe: Describe, thread_min_percent: float) -> tuple[P
     return tuple(dataclasses.replace(r, info=describe(r.pid)) for r in chosen)
 
 
-def _parents(
-    groups: dict[int, set[int]], w: Window, describe: Describe
-) -> tuple[ParentCount, ...]:
+def _parents(groups: dict[int, set[int]], w: Window, describe: Describe) -> tuple[ParentCount, ...]:
     ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:TOP_PARENTS]
     out = []
     for ppid, pids in ranked:

@@ -17,6 +17,7 @@ from hostmedic.collectors.health.mountinfo import health_data
 from hostmedic.facts.health_storage import LogHits
 
 CLIENT_TIMEOUT_S = 8.0
+_PATH = "/usr/local/bin:/usr/bin:/bin"
 _LISTENING = "01"  # /proc/net/unix state of a listening socket
 
 
@@ -87,7 +88,11 @@ def run_client(argv: list[str], user: str | None = None) -> tuple[int, str, str]
             timeout=CLIENT_TIMEOUT_S,
             check=False,
             user=user,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": _home(user)},
+            env={
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LC_ALL": "C",
+                "HOME": _home(user),
+            },
             cwd="/",
         )
     except subprocess.TimeoutExpired:

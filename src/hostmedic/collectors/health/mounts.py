@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any
 
 from hostmedic.collectors.health.mountinfo import Mount
 from hostmedic.errors import FactUnavailable, ParseError
@@ -105,7 +104,7 @@ def resolve(asked: str, mounts: list[Mount]) -> Mount | None:
 
 
 def _loop_backing(sys_block: str = "/sys/block") -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     try:
         names = [n for n in os.listdir(sys_block) if n.startswith("loop")]
     except OSError:
@@ -137,9 +136,9 @@ def busy_mount(
             seen.add((h.pid, h.kind))
             holders.append(h)
     for m in mounts:
-        if m.mount_id != mount.mount_id and m.mount_point != mount.mount_point:
-            if _under(m.mount_point, mount.mount_point):
-                holders.append(Holder("mount", None, m.source, None, m.mount_point))
+        below = m.mount_point != mount.mount_point and _under(m.mount_point, mount.mount_point)
+        if below:
+            holders.append(Holder("mount", None, m.source, None, m.mount_point))
     for device, backing in _loop_backing():
         if _under(backing.removesuffix(" (deleted)"), mount.mount_point):
             holders.append(Holder("loop", None, device, None, backing))

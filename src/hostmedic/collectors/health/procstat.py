@@ -64,7 +64,7 @@ def parse_proc_stat(text: str) -> CpuTimes:
     if values is None or forks is None or cores == 0:
         raise ParseError("/proc/stat: no aggregate cpu line, per-cpu lines or processes counter")
     values += [0] * (len(CPU_FIELDS) - len(values))  # old kernels lack steal
-    return CpuTimes(*values, forks=forks, cores=cores)
+    return CpuTimes(**dict(zip(CPU_FIELDS, values, strict=True)), forks=forks, cores=cores)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,6 @@ from hostmedic.collectors.packages import package_database_present, package_owne
 from hostmedic.collectors.procfs import read_process_info
 from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.bandwidth import ProcessInfo
-from hostmedic.facts.health_types import HEALTH_FACT_TYPES
 from hostmedic.facts.health import CpuFacts, MemoryFacts, MemoryUser, OomFacts, ProcessCpu
 from hostmedic.facts.health_storage import (
     BusyFacts,
@@ -39,6 +38,7 @@ from hostmedic.facts.health_storage import (
     HiddenFacts,
     PingFacts,
 )
+from hostmedic.facts.health_types import HEALTH_FACT_TYPES
 from hostmedic.settings_health import HealthSettings
 
 if TYPE_CHECKING:

@@ -19,7 +19,10 @@ from hostmedic.settings import Settings
 RULE = "health.db_lock_waits"
 
 
-@rule(RULE, category="health", runbook_ref="004 §网站访问慢 大量数据库操作 (锁死); 004 §数据库程序死锁")
+RUNBOOK = "004 §网站访问慢 大量数据库操作 (锁死); 004 §启动机器能否登陆 (数据库程序死锁)"
+
+
+@rule(RULE, category="health", runbook_ref=RUNBOOK)
 def db_lock_waits(health_databases: DatabaseFacts, settings: Settings) -> Iterator[Finding]:
     """No session has waited ``db_lock_wait_warning_s`` or longer for a lock."""
     s = settings.health

@@ -81,9 +81,7 @@ def disk_inodes(health_disk: DiskFacts, settings: Settings) -> Iterator[Finding]
         if fs.inodes_total <= 0:
             continue  # btrfs and others allocate inodes dynamically
         percent = percent_of(fs.inodes_total - fs.inodes_free, fs.inodes_total)
-        severity = _severity(
-            percent, s.inodes_used_warning_percent, s.inodes_used_critical_percent
-        )
+        severity = _severity(percent, s.inodes_used_warning_percent, s.inodes_used_critical_percent)
         if severity is None:
             continue
         yield failed(

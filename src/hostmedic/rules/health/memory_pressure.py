@@ -18,7 +18,10 @@ from hostmedic.settings import Settings
 RULE = "health.memory_pressure"
 
 
-@rule(RULE, category="health", runbook_ref="004 §无法访问网站 (内存); 004 §启动机器能否登陆 (内存溢出)")
+RUNBOOK = "004 §无法访问网站 (内存); 004 §启动机器能否登陆 (内存溢出)"
+
+
+@rule(RULE, category="health", runbook_ref=RUNBOOK)
 def memory_pressure(health_memory: MemoryFacts, settings: Settings) -> Iterator[Finding]:
     """MemAvailable stays above ``mem_available_warning_percent`` of RAM and tasks are
     not stalled on memory (PSI)."""

@@ -47,8 +47,11 @@ def oom_kill(health_oom: OomFacts, settings: Settings) -> Iterator[Finding]:
                 "invoked_by": last.invoked_by or "?",
             },
             tuple(
-                Evidence(health_oom.source, f"at={e.at:.0f} {e.line}" if e.at else e.line,
-                         health_oom.read_at)
+                Evidence(
+                    health_oom.source,
+                    f"at={e.at:.0f} {e.line}" if e.at else e.line,
+                    health_oom.read_at,
+                )
                 for e in events[-3:]
             ),
             f"remedy.health.oom_kill.{scope}",
