@@ -154,6 +154,7 @@ class DatabaseServer:
     max_connections: int | None
     reserved_connections: int
     refused_connections: int | None
+    peak_connections: int | None
     lock_waits: tuple[LockWait, ...]
     log_hits: tuple[LogHits, ...]
 

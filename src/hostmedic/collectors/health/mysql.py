@@ -20,7 +20,7 @@ from hostmedic.facts.health_storage import DatabaseServer, LockWait, LogHits
 
 STATUS = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN "
-    "('Threads_connected','Connection_errors_max_connections');"
+    "('Threads_connected','Max_used_connections','Connection_errors_max_connections');"
     "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_connections','log_error','datadir')"
 )
 ROW_LOCK_WAITS = (
@@ -110,7 +110,7 @@ def collect(pid: int, name: str, defaults_file: str, tail_bytes: int) -> Databas
 
     def unreachable(key: str, detail: str, endpoint: str = "") -> DatabaseServer:
         return DatabaseServer(
-            "mysql", pid, name, endpoint, False, key, detail, None, None, 0, None, (), ()
+            "mysql", pid, name, endpoint, False, key, detail, None, None, 0, None, None, (), ()
         )
 
     client = shutil.which("mariadb") or shutil.which("mysql")
@@ -158,6 +158,7 @@ def collect(pid: int, name: str, defaults_file: str, tail_bytes: int) -> Databas
         max_connections=_int(status.get("max_connections")),
         reserved_connections=0,
         refused_connections=_int(status.get("connection_errors_max_connections")),
+        peak_connections=_int(status.get("max_used_connections")),
         lock_waits=tuple(waits),
         log_hits=tuple(hits),
     )

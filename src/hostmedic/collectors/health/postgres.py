@@ -88,7 +88,7 @@ def collect(pid: int, name: str, os_user: str, tail_bytes: int) -> DatabaseServe
 
     def unreachable(key: str, detail: str, endpoint: str = "") -> DatabaseServer:
         return DatabaseServer(
-            "postgres", pid, name, endpoint, False, key, detail, None, None, 0, None, (), ()
+            "postgres", pid, name, endpoint, False, key, detail, None, None, 0, None, None, (), ()
         )
 
     client = shutil.which("psql")
@@ -130,6 +130,7 @@ def collect(pid: int, name: str, os_user: str, tail_bytes: int) -> DatabaseServe
         max_connections=max_conn,
         reserved_connections=reserved,
         refused_connections=None,
+        peak_connections=None,
         lock_waits=tuple(waits),
         log_hits=tuple(hits),
     )

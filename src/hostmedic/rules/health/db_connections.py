@@ -24,7 +24,8 @@ def server_line(db: DatabaseServer) -> str:
     return (
         f"{db.kind} pid={db.pid} name={db.name} socket={db.endpoint or '-'} "
         f"connections={db.connections} max_connections={db.max_connections} "
-        f"reserved={db.reserved_connections} refused_total={db.refused_connections}"
+        f"reserved={db.reserved_connections} refused_total={db.refused_connections} "
+        f"peak_since_start={db.peak_connections}"
     )
 
 

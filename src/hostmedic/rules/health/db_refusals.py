@@ -1,7 +1,8 @@
 """Rule: no local database has refused clients for lack of connection slots.
 
-Seed 004 "数据库程序死锁，连接数过多": the server's own counter of refused connections
-(MySQL ``Connection_errors_max_connections``) and "too many connections / too many
+Seed 004 "数据库程序死锁，连接数过多": the server's own counters (MySQL
+``Connection_errors_max_connections``; ``Max_used_connections`` at the limit, which is
+what MariaDB leaves — it counts no refusals) and "too many connections / too many
 clients" lines in the tail of its log, with the file and line range.
 """
 
@@ -26,7 +27,10 @@ def db_refusals(health_databases: DatabaseFacts, settings: Settings) -> Iterator
     for db in health_databases.servers:
         refused = db.refused_connections or 0
         lines = sum(h.count for h in db.log_hits)
-        if not refused and not lines:
+        at_limit = bool(
+            db.peak_connections and db.max_connections and db.peak_connections >= db.max_connections
+        )
+        if not refused and not lines and not at_limit:
             continue
         evidence = [Evidence(SOURCE[db.kind], server_line(db), health_databases.read_at)]
         evidence += [
@@ -41,7 +45,14 @@ def db_refusals(health_databases: DatabaseFacts, settings: Settings) -> Iterator
             RULE,
             Severity.WARNING,
             "finding.health.db_refusals.title",
-            {"kind": db.kind, "pid": db.pid, "refused": refused, "lines": lines},
+            {
+                "kind": db.kind,
+                "pid": db.pid,
+                "refused": refused,
+                "lines": lines,
+                "peak": db.peak_connections if db.peak_connections is not None else "?",
+                "limit": db.max_connections or "?",
+            },
             tuple(evidence),
             f"remedy.health.db_connections.{db.kind}",
         )
