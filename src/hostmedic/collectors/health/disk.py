@@ -18,6 +18,7 @@ from hostmedic.collectors.health.mountinfo import (
     containing_mount,
     health_data,
     is_pseudo,
+    top_down,
 )
 from hostmedic.facts.health_storage import FilesystemUsage, LogFile
 from hostmedic.settings_health import HealthSettings
@@ -26,10 +27,14 @@ TOP_LOGS = 15
 
 
 def real_filesystems(mounts: list[Mount]) -> list[Mount]:
-    """One mount per device, pseudo filesystems left out (an overlay only as ``/``)."""
+    """One mount per device (its shortest mount point), only the visible top of a stack,
+    pseudo filesystems left out (an overlay only as ``/``)."""
+    visible: dict[str, Mount] = {}
+    for m in top_down(mounts):
+        visible.setdefault(m.mount_point, m)
     seen: set[tuple[int, int]] = set()
     out = []
-    for m in mounts:
+    for m in sorted(visible.values(), key=lambda x: (len(x.mount_point), x.mount_point)):
         if is_pseudo(m) and not (m.fstype == "overlay" and m.mount_point == "/"):
             continue
         if (m.major, m.minor) in seen:

@@ -79,12 +79,31 @@ def is_pseudo(m: Mount) -> bool:
     return m.fstype in health_data()["filesystems"]["pseudo"]
 
 
+def stack_level(m: Mount, mounts: list[Mount]) -> int:
+    """How many mounts lie below ``m`` on the same mount point (0 = the bottom one). The
+    kernel's listing order is not always parent-first, so the parent chain decides."""
+    by_id = {x.mount_id: x for x in mounts}
+    level, seen = 0, {m.mount_id}
+    parent = by_id.get(m.parent_id)
+    while parent is not None and parent.mount_point == m.mount_point and parent.mount_id not in seen:
+        level += 1
+        seen.add(parent.mount_id)
+        parent = by_id.get(parent.parent_id)
+    return level
+
+
+def top_down(mounts: list[Mount]) -> list[Mount]:
+    """Deepest mount points first; on one mount point, the top of the stack first."""
+    return sorted(
+        mounts,
+        key=lambda m: (-len(m.mount_point.rstrip("/").split("/")), -stack_level(m, mounts)),
+    )
+
+
 def containing_mount(mounts: list[Mount], path: str) -> Mount | None:
-    """The mount a path lives on: the last-mounted one with the longest matching point."""
-    best: Mount | None = None
-    for m in mounts:
+    """The mount a path lives on: the top one on the longest matching mount point."""
+    for m in top_down(mounts):
         point = m.mount_point.rstrip("/") or "/"
-        inside = path == point or path.startswith(point if point == "/" else point + "/")
-        if inside and (best is None or len(point) >= len(best.mount_point.rstrip("/") or "/")):
-            best = m
-    return best
+        if path == point or path.startswith(point if point == "/" else point + "/"):
+            return m
+    return None

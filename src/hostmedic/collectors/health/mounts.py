@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 
-from hostmedic.collectors.health.mountinfo import Mount
+from hostmedic.collectors.health.mountinfo import Mount, top_down
 from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.health_storage import BusyMount, HiddenDir, Holder
 
@@ -56,11 +56,11 @@ def parse_underneath(text: str, mounts: list[Mount]) -> tuple[list[HiddenDir], i
 
 
 def candidates(mounts: list[Mount]) -> list[str]:
-    """Mount points to look under: every directory mount but ``/``, children first (the
-    reverse of the kernel's order, so a parent is still attached while its child is
-    examined, and the top of a stack is detached before the one below it)."""
+    """Mount points to look under: every directory mount but ``/``, children first (a
+    parent is still attached while its child is examined) and the top of a stack before
+    the one below it."""
     points = []
-    for m in reversed(mounts):
+    for m in top_down(mounts):
         if m.mount_point == "/" or not os.path.isdir(m.mount_point):
             continue
         points.append(m.mount_point)
@@ -99,8 +99,8 @@ def resolve(asked: str, mounts: list[Mount]) -> Mount | None:
     """The mount whose mount point is ``asked`` (after resolving symlinks); the top one
     when several are stacked there. None when nothing is mounted exactly there."""
     path = os.path.realpath(asked)
-    found = [m for m in mounts if m.mount_point == path]
-    return found[-1] if found else None
+    found = [m for m in top_down(mounts) if m.mount_point == path]
+    return found[0] if found else None
 
 
 def _loop_backing(sys_block: str = "/sys/block") -> list[tuple[str, str]]:
