@@ -97,9 +97,9 @@ def test_mountinfo_recorded_and_escapes():
     assert len(shm) == 2 and candidates(mounts).index("/dev/shm") < candidates(mounts).index("/dev")
     top = containing_mount(mounts, "/dev/shm/x")
     assert top is not None and top.parent_id in {m.mount_id for m in shm}  # the upper one
-    m = parse_mountinfo(
-        "40 1 7:3 / /mnt/my\\040disk rw,relatime shared:9 - ext4 /dev/loop3 rw\n"
-    )[0]
+    m = parse_mountinfo("40 1 7:3 / /mnt/my\\040disk rw,relatime shared:9 - ext4 /dev/loop3 rw\n")[
+        0
+    ]
     assert (m.mount_point, m.major, m.minor, m.source) == ("/mnt/my disk", 7, 3, "/dev/loop3")
     assert containing_mount(mounts + [m], "/mnt/my disk/a/b") == m
     assert containing_mount(mounts, "/etc/passwd").mount_point == "/"
@@ -120,8 +120,14 @@ def test_underneath_output_and_candidate_order():
     assert candidates(mounts) == [] or "/" not in candidates(mounts)
     out = json.dumps(
         [
-            {"mount_point": "/mnt", "entries": 2, "files": 1, "sample": ["a", "b"],
-             "hidden_bytes": 4096, "truncated": False},
+            {
+                "mount_point": "/mnt",
+                "entries": 2,
+                "files": 1,
+                "sample": ["a", "b"],
+                "hidden_bytes": 4096,
+                "truncated": False,
+            },
             {"mount_point": "/mnt/sub", "entries": 1, "files": 0, "sample": ["empty"]},
             {"mount_point": "/nope", "error": "Invalid argument"},
             "garbage",
@@ -164,7 +170,9 @@ def test_oom_events_from_kernel_formats():
 
 
 def test_journal_short_monotonic_lines():
-    lines = parse_kernel_text(["[ 5973.767947] host kernel: p1: left promiscuous mode", "-- No entries --"])
+    lines = parse_kernel_text(
+        ["[ 5973.767947] host kernel: p1: left promiscuous mode", "-- No entries --"]
+    )
     assert [(x.since_boot_s, x.text) for x in lines] == [(5973.767947, "p1: left promiscuous mode")]
 
 

@@ -37,6 +37,8 @@ def real_filesystems(mounts: list[Mount]) -> list[Mount]:
     for m in sorted(visible.values(), key=lambda x: (len(x.mount_point), x.mount_point)):
         if is_pseudo(m) and not (m.fstype == "overlay" and m.mount_point == "/"):
             continue
+        if "ro" in m.options.split(","):
+            continue  # nothing can be written there, so it cannot "fill up"
         if (m.major, m.minor) in seen:
             continue
         seen.add((m.major, m.minor))

@@ -85,7 +85,9 @@ def stack_level(m: Mount, mounts: list[Mount]) -> int:
     by_id = {x.mount_id: x for x in mounts}
     level, seen = 0, {m.mount_id}
     parent = by_id.get(m.parent_id)
-    while parent is not None and parent.mount_point == m.mount_point and parent.mount_id not in seen:
+    while (
+        parent is not None and parent.mount_point == m.mount_point and parent.mount_id not in seen
+    ):
         level += 1
         seen.add(parent.mount_id)
         parent = by_id.get(parent.parent_id)

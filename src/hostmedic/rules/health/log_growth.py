@@ -41,7 +41,7 @@ def log_growth(health_disk: DiskFacts, settings: Settings) -> Iterator[Finding]:
                 "rate_bytes": round(rate),
                 "size_bytes": f.size_bytes,
                 "mount_point": f.mount_point,
-                "hours": round(hours, 1) if hours is not None else "?",
+                "hours": round(hours, 2) if hours is not None else "?",
             },
             (
                 Evidence(
