@@ -1,6 +1,7 @@
 """Parsers of the health collectors, on output recorded from this machine
 (tests/fixtures/health/README.md) and on hostile input: garbage, truncated, non-UTF-8."""
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_mountinfo_recorded_and_escapes():
         0
     ]
     assert (m.mount_point, m.major, m.minor, m.source) == ("/mnt/my disk", 7, 3, "/dev/loop3")
-    assert containing_mount(mounts + [m], "/mnt/my disk/a/b") == m
+    assert containing_mount([*mounts, m], "/mnt/my disk/a/b") == m
     assert containing_mount(mounts, "/etc/passwd").mount_point == "/"
 
 
@@ -145,7 +146,7 @@ def test_kmsg_records_recorded():
     records = (FIX / "kmsg_records.bin").read_bytes().split(b"\x00")
     lines = [parse_kmsg_record(r) for r in records]
     assert lines[0].since_boot_s == 0.0 and lines[0].text.startswith("Linux version")
-    assert all(b.since_boot_s >= a.since_boot_s for a, b in zip(lines, lines[1:]))
+    assert all(b.since_boot_s >= a.since_boot_s for a, b in itertools.pairwise(lines))
     with pytest.raises(ParseError):
         parse_kmsg_record(b"no header here")
     assert parse_kmsg_record(b"6,1,5,-;caf\xff\n SUBSYSTEM=x").text == "caf\ufffd"
