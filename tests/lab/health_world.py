@@ -85,14 +85,23 @@ class World:
 
     # processes -------------------------------------------------------------------
 
-    def start(self, argv: Sequence[str], **kw: object) -> subprocess.Popen[bytes]:
-        """A process killed (by PID, with its process group) when the world ends."""
+    def start(
+        self, argv: Sequence[str], stop_signal: int = signal.SIGTERM, **kw: object
+    ) -> subprocess.Popen[bytes]:
+        """A process stopped by PID when the world ends: ``stop_signal`` first (so a
+        parent reaps its children — an orphan's zombie waits for PID 1), then SIGKILL to
+        its process group if it is still there after a few seconds."""
         proc = subprocess.Popen(list(argv), start_new_session=True, **kw)  # type: ignore[call-overload]
 
         def stop() -> None:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    os.kill(proc.pid, stop_signal)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
             if proc.stdin:
                 proc.stdin.close()
