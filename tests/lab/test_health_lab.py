@@ -56,17 +56,20 @@ for _ in range(40):  # 8 MiB every 0.1 s, 320 MiB at most
 time.sleep(120)
 """
 SPAWN = """
-import os, sys, time
+import os, signal, sys, time
 end = time.monotonic() + float(sys.argv[1])
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # finish: reap every child first
 alive = 0
 print("ready", flush=True)
-while time.monotonic() < end:
+while time.monotonic() < end and not stop:
     while alive and os.waitpid(-1, os.WNOHANG)[0]:
         alive -= 1
     if alive >= 300:
         time.sleep(0.005)
         continue
     if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         time.sleep(0.3)
         os._exit(0)
     alive += 1

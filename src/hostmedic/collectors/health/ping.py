@@ -93,10 +93,11 @@ class GatewayPing:
         ping = shutil.which("ping")
         if ping is None:
             raise FactUnavailable("ping not found", key="reason.health.no_ping")
-        deadline = int(count * INTERVAL_S) + 3
+        # no -w: with a deadline ping keeps sending until it has `count` replies, and
+        # the loss would be measured over more packets than asked for
         self.argv = [ping, "-n", "-q", "-c", str(count), "-i", str(INTERVAL_S), "-W", "1"]
-        self.argv += ["-w", str(deadline), self.gateway]
-        self.timeout_s = deadline + 5.0
+        self.argv.append(self.gateway)
+        self.timeout_s = count * INTERVAL_S + 10.0
         self._proc = subprocess.Popen(
             self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
