@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -154,6 +155,8 @@ def build_cli(t: Translator) -> click.Group:
         "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
     )
     @click.option("-v", "--verbose", is_flag=True, help=t("help.opt.verbose"))
+    @click.option("--mount", "mounts", multiple=True, metavar="PATH", help=t("help.opt.mount"))
+    @click.option("--ping-gateway", is_flag=True, help=t("help.opt.ping_gateway"))
     @click.option("--root", metavar="DIR", help=t("help.opt.root"))
     def diagnose(
         duration: float,
@@ -167,6 +170,8 @@ def build_cli(t: Translator) -> click.Group:
         from_file: str | None,
         only: tuple[str, ...],
         verbose: bool,
+        mounts: tuple[str, ...],
+        ping_gateway: bool,
         root: str | None,
     ) -> None:
         from hostmedic.engine import exit_code, registered_rules, run_rules
@@ -174,6 +179,8 @@ def build_cli(t: Translator) -> click.Group:
         from hostmedic.render.terminal import print_findings
 
         settings = _settings(config, cap, home_country)
+        health = replace(settings.health, mounts=mounts, ping_gateway=ping_gateway)
+        settings = replace(settings, health=health)
         categories = set(only or CATEGORIES)
         console = Console(highlight=False)
         facts = _collect(

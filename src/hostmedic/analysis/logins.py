@@ -49,6 +49,7 @@ class _Group:
     spans: dict[tuple[str, bool], list[int]] = field(default_factory=dict)
 
     def add(self, other: str, event: AuthEvent) -> None:
+        """Count one failure against this group, ``other`` being the other side."""
         # hot path of a brute-force log (millions of lines): plain comparisons only
         self.count += event.repeats
         if other not in self.others:
@@ -96,6 +97,7 @@ class LoginTally:
         self.log_span = (min(lo, time_s), max(hi, time_s))
 
     def covered(self, time_s: float) -> bool:
+        """True when the auth logs already cover this moment (wtmp/btmp then defer)."""
         return self.log_span is not None and self.log_span[0] <= time_s <= self.log_span[1]
 
     def add(self, event: AuthEvent, country_of: Callable[[str], str | None]) -> None:

@@ -83,18 +83,21 @@ class RootFS:
         return os.lstat(self.host_path(path))
 
     def is_dir(self, path: str) -> bool:
+        """True for a directory (after resolving links inside the root)."""
         try:
             return stat.S_ISDIR(self.stat(path).st_mode)
         except OSError:
             return False
 
     def is_file(self, path: str) -> bool:
+        """True for a regular file (after resolving links inside the root)."""
         try:
             return stat.S_ISREG(self.stat(path).st_mode)
         except OSError:
             return False
 
     def exists(self, path: str) -> bool:
+        """True when anything is at ``path``."""
         try:
             self.stat(path)
         except OSError:

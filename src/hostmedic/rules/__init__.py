@@ -1,6 +1,3 @@
 """Every rule package; importing this module registers all rules with the engine."""
 
-from hostmedic.rules import (
-    bandwidth,  # noqa: F401
-    security,  # noqa: F401
-)
+from hostmedic.rules import bandwidth, health, security  # noqa: F401

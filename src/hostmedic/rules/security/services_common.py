@@ -15,6 +15,7 @@ def exposed(probe: ServiceProbe) -> bool:
 
 
 def probe_evidence(probe: ServiceProbe, read_at: float) -> Evidence:
+    """Where it was probed, what it listens on, what it answered (and its config)."""
     config = "; ".join(f"{k}={v}" for k, v in probe.config)
     excerpt = (
         f"probed {probe.address} (pid {probe.pid or '?'}, listening on {', '.join(probe.bind)}): "

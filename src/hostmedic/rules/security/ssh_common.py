@@ -18,6 +18,7 @@ def overrides(facts: SshFacts, keyword: str) -> list[SshSetting]:
 
 
 def value(facts: SshFacts, keyword: str) -> str:
+    """The global value in effect, lower case ("" when never set and without default)."""
     found = setting(facts, keyword)
     return found.value.lower() if found else ""
 
