@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -106,10 +107,16 @@ def _collect(
     options: Any,
     from_file: str | None,
     save: str | None,
+    root: str | None = None,
 ) -> dict[str, Any]:
     """Facts by name: sampled now (with a progress bar), or read back with ``--from``;
-    written with ``--save`` for a ticket or for later analysis."""
+    written with ``--save`` for a ticket or for later analysis. ``root``: the file-based
+    checks read another machine's disk mounted there, and live checks are skipped."""
     from hostmedic.gather import GatherContext, gather, load_facts, save_facts
+
+    if root is not None and not os.path.isdir(root):
+        raise UsageError("error.bad_root", path=root)
+    context = GatherContext(settings, duration, options, root=root or "/", live=root is None)
 
     if from_file:
         facts = {"settings": settings, **load_facts(from_file)}
@@ -120,7 +127,7 @@ def _collect(
             )
         update, stop = _progress(t, True)
         try:
-            facts = gather(categories, GatherContext(settings, duration, options), update)
+            facts = gather(categories, context, update)
         finally:
             stop()
     if save:
@@ -148,6 +155,9 @@ def build_cli(t: Translator) -> click.Group:
         "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
     )
     @click.option("-v", "--verbose", is_flag=True, help=t("help.opt.verbose"))
+    @click.option("--mount", "mounts", multiple=True, metavar="PATH", help=t("help.opt.mount"))
+    @click.option("--ping-gateway", is_flag=True, help=t("help.opt.ping_gateway"))
+    @click.option("--root", metavar="DIR", help=t("help.opt.root"))
     def diagnose(
         duration: float,
         cap: str | None,
@@ -160,12 +170,17 @@ def build_cli(t: Translator) -> click.Group:
         from_file: str | None,
         only: tuple[str, ...],
         verbose: bool,
+        mounts: tuple[str, ...],
+        ping_gateway: bool,
+        root: str | None,
     ) -> None:
         from hostmedic.engine import exit_code, registered_rules, run_rules
         from hostmedic.render.json_report import diagnose_document
         from hostmedic.render.terminal import print_findings
 
         settings = _settings(config, cap, home_country)
+        health = replace(settings.health, mounts=mounts, ping_gateway=ping_gateway)
+        settings = replace(settings, health=health)
         categories = set(only or CATEGORIES)
         console = Console(highlight=False)
         facts = _collect(
@@ -176,8 +191,12 @@ def build_cli(t: Translator) -> click.Group:
             _monitor_options(no_capture, no_tracer),
             from_file,
             save,
+            root,
         )
-        findings, errors = run_rules(registered_rules(categories), facts)
+        rules = registered_rules(categories)
+        if from_file:  # a bundle saved with --only: its other categories were never asked
+            rules = [r for r in rules if any(n in facts for n in r.needs if n != "settings")]
+        findings, errors = run_rules(rules, facts)
         code = exit_code(findings, errors)
         if as_json:
             bw = facts.get("bandwidth")

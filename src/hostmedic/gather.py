@@ -16,12 +16,16 @@ from typing import Any, Protocol
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.ftp import ftp_source
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
+from hostmedic.collectors.health.source import health_source
 from hostmedic.collectors.packages import package_database_present, package_owners
+from hostmedic.collectors.security import security_source
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
 from hostmedic.facts.ftp import FtpFacts
+from hostmedic.facts.health_types import HEALTH_FACT_TYPES
 from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.security import SECURITY_FACT_TYPES
 from hostmedic.settings import Settings
 
 Progress = Callable[[float], None]
@@ -151,12 +155,19 @@ def _bandwidth_source(ctx: GatherContext) -> Collection:
 SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "bandwidth": _bandwidth_source,
     "ftp": ftp_source,
+    "health": health_source,
+    "security": security_source,
 }
 CATEGORIES = tuple(SOURCES)
 
 
-FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts}
-FACT_TYPES |= {"ftp": FtpFacts, "netfilter": Ruleset}
+FACT_TYPES: dict[str, type] = {
+    "bandwidth": BandwidthFacts,
+    **HEALTH_FACT_TYPES,
+    **SECURITY_FACT_TYPES,
+    "ftp": FtpFacts,
+    "netfilter": Ruleset,
+}
 
 
 def save_facts(path: str, facts: dict[str, Any]) -> None:

@@ -100,6 +100,8 @@ def snapshots(lab: Lab, tmp_path: Path, hostmedic: Path = HOSTMEDIC) -> dict:
 
 def test_diagnose_changes_no_file_rule_or_process(lab: Lab, tmp_path: Path) -> None:
     doc = snapshots(lab, tmp_path)
+    usage = subprocess.run([str(HOSTMEDIC), "diagnose", "--help"], capture_output=True, text=True)
+    assert ("root" in doc["runs"]) == ("--root" in usage.stdout)  # the offline path ran too
     assert all(code in (0, 1, 2) for code, _ in doc["runs"].values()), doc["runs"]
     before, after = doc["before"], doc["after"]
     assert len(before["processes"]) >= 2 and "hmVro" in before["nft"]
