@@ -289,7 +289,23 @@ def build_cli(t: Translator) -> click.Group:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(cli, t)
+    _keep_example_layout(cli)
     return cli
+
+
+def _keep_example_layout(command: click.Command) -> None:
+    """Click rewraps help paragraphs; example blocks (indented lines) must keep their
+    lines, which click's ``\\b`` paragraph marker asks for."""
+    if command.help:
+        command.help = "\n\n".join(
+            "\b\n" + p
+            if not p.startswith("\b") and any(line.startswith("  ") for line in p.splitlines())
+            else p
+            for p in command.help.split("\n\n")
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _keep_example_layout(sub)
 
 
 def _version_message() -> str:
