@@ -69,8 +69,10 @@ def http_ok(h: HttpResult) -> bool:
 def reachability(obs: Observation) -> Reachability:
     """reachable: every test passed without loss; unreachable: none passed; else partial."""
     ok, problems = 0, []
-    if obs.target is not None and obs.target.address is None:
-        return Reachability(UNREACHABLE, (("target", obs.target.resolve_error or "?"),))
+    if obs.target is not None:
+        if obs.target.address is None:
+            return Reachability(UNREACHABLE, (("target", obs.target.resolve_error or "?"),))
+        ok += obs.target.name != obs.target.address  # the name resolved: a test passed
     if obs.ping is not None and obs.ping.sent:
         if obs.ping.received:
             ok += 1
