@@ -234,6 +234,7 @@ http {{
             f"--listen-address={listen}",
             "--except-interface=lo",
             f"--host-record={NAME},{answer}",
+            "--local=/lab.test/",
             "--user=root",
             f"--pid-file={pid_file}",
             "--log-facility=/dev/null",
