@@ -19,7 +19,7 @@ from tests.lab.netlab import sweep_stale
 from tests.lab.probelab import HIJACKED, NAME, ROUTER_C4, TARGET4, ProbeLab
 
 pytestmark = pytest.mark.lab
-NEEDED = ("nginx", "dnsmasq", "nft", "curl", "setpriv")
+NEEDED = ("nginx", "dnsmasq", "nft", "setpriv")
 
 
 @pytest.fixture(scope="module")
