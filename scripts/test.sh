@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt_packages=(python3-venv iproute2 iperf3 nftables iptables nethogs iftop iputils-ping
               tcpdump ethtool nginx-light procps mariadb-server mariadb-client postgresql e2fsprogs
-              redis-server gcc vsftpd)
+              redis-server gcc vsftpd dnsmasq)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,6 +27,7 @@ systemctl disable --now nginx >/dev/null 2>&1 || true
 systemctl disable --now mariadb postgresql redis-server >/dev/null 2>&1 || true
 # and vsftpd: the FTP lab starts its own, in a namespace
 systemctl disable --now vsftpd >/dev/null 2>&1 || true
+systemctl disable --now dnsmasq >/dev/null 2>&1 || true
 
 /usr/bin/python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip

@@ -17,6 +17,7 @@ from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.ftp import ftp_source
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
 from hostmedic.collectors.health.source import health_source
+from hostmedic.collectors.network import network_source
 from hostmedic.collectors.packages import package_database_present, package_owners
 from hostmedic.collectors.security import security_source
 from hostmedic.errors import FactUnavailable, UsageError
@@ -25,6 +26,7 @@ from hostmedic.facts.bundle import dump_bundle, load_bundle
 from hostmedic.facts.ftp import FtpFacts
 from hostmedic.facts.health_types import HEALTH_FACT_TYPES
 from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import NetworkFacts
 from hostmedic.facts.security import SECURITY_FACT_TYPES
 from hostmedic.settings import Settings
 
@@ -157,6 +159,7 @@ SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "ftp": ftp_source,
     "health": health_source,
     "security": security_source,
+    "network": network_source,
 }
 CATEGORIES = tuple(SOURCES)
 
@@ -167,6 +170,7 @@ FACT_TYPES: dict[str, type] = {
     **SECURITY_FACT_TYPES,
     "ftp": FtpFacts,
     "netfilter": Ruleset,
+    "network": NetworkFacts,
 }
 
 
