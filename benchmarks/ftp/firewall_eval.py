@@ -19,29 +19,34 @@ import statistics
 import time
 from pathlib import Path
 
-from hostmedic.analysis.netfilter import Probe, evaluate, evaluate_ports
-from hostmedic.facts import netfilter as nf
-from hostmedic.facts.netfilter import FwChain, FwRule, Match, Ruleset
+from hostmedic.analysis.firewall import Packet, evaluate
+from hostmedic.analysis.firewall_ports import evaluate_ports
+from hostmedic.facts import network as nf
+from hostmedic.facts.network import FirewallChain, FirewallFacts, FirewallMatch, FirewallRule
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-def world(port_rules: int, ban_rules: int) -> Ruleset:
+def _is(field: str, *values: str) -> FirewallMatch:
+    return FirewallMatch(field, "==", values)
+
+
+def world(port_rules: int, ban_rules: int) -> FirewallFacts:
     accepts = tuple(
-        FwRule((Match(nf.L4PROTO, ("tcp",)), Match(nf.DPORT, (str(1000 + i),))), "accept", "", "")
+        FirewallRule((_is(nf.L4PROTO, "tcp"), _is(nf.DPORT, str(1000 + i))), "accept", "")
         for i in range(port_rules)
     )
-    jump = FwRule((Match(nf.DPORT, ("20", "21")),), "jump:f2b-vsftpd", "", "")
+    jump = FirewallRule((_is(nf.DPORT, "20", "21"),), "jump", "", "f2b-vsftpd")
     bans = [
-        FwRule((Match(nf.SADDR, (f"203.0.{i // 250}.{i % 250}",)),), "drop", "", "")
+        FirewallRule((_is(nf.SADDR, f"203.0.{i // 250}.{i % 250}"),), "drop", "")
         for i in range(ban_rules)
     ]
-    bans.append(FwRule((), "return", "", ""))
+    bans.append(FirewallRule((), "return", ""))
     chains = (
-        FwChain("iptables", "ip", "filter", "INPUT", "input", 0, "drop", (jump, *accepts)),
-        FwChain("iptables", "ip", "filter", "f2b-vsftpd", None, 0, None, tuple(bans)),
+        FirewallChain("iptables", "ip", "filter", "INPUT", (jump, *accepts), "input", 0, "drop"),
+        FirewallChain("iptables", "ip", "filter", "f2b-vsftpd", tuple(bans)),
     )
-    return Ruleset(chains, (), (), (), 0.0)
+    return FirewallFacts(chains, ())
 
 
 def median_ms(call: object, repeat: int = 5) -> float:
@@ -61,12 +66,12 @@ def main() -> None:
             {
                 "port_rules": port_rules,
                 "ban_rules": ban_rules,
-                "control_port_ms": median_ms(lambda rs=rs: evaluate(rs, Probe("ip", "in", 21))),
+                "control_port_ms": median_ms(lambda rs=rs: evaluate(rs, Packet("tcp", dport=21))),
                 "passive_101_ms": median_ms(
-                    lambda rs=rs: evaluate_ports(rs, Probe("ip", "in", None), 30000, 30100)
+                    lambda rs=rs: evaluate_ports(rs, Packet("tcp"), 30000, 30100)
                 ),
                 "ephemeral_range_ms": median_ms(
-                    lambda rs=rs: evaluate_ports(rs, Probe("ip", "in", None), 32768, 60999),
+                    lambda rs=rs: evaluate_ports(rs, Packet("tcp"), 32768, 60999),
                     repeat=3,
                 ),
             }

@@ -25,8 +25,7 @@ from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
 from hostmedic.facts.ftp import FtpFacts
 from hostmedic.facts.health_types import HEALTH_FACT_TYPES
-from hostmedic.facts.netfilter import Ruleset
-from hostmedic.facts.network import NetworkFacts
+from hostmedic.facts.network import FirewallFacts, NetworkFacts
 from hostmedic.facts.security import SECURITY_FACT_TYPES
 from hostmedic.settings import Settings
 
@@ -169,7 +168,7 @@ FACT_TYPES: dict[str, type] = {
     **HEALTH_FACT_TYPES,
     **SECURITY_FACT_TYPES,
     "ftp": FtpFacts,
-    "netfilter": Ruleset,
+    "firewall": FirewallFacts,
     "network": NetworkFacts,
 }
 

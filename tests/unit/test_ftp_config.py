@@ -13,7 +13,7 @@ from hostmedic.collectors.ftp import find_servers, read_config, read_ftp
 from hostmedic.collectors.iptables_save import parse_iptables_save
 from hostmedic.collectors.nft_json import parse_nft_json
 from hostmedic.errors import FactUnavailable
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FTP = FIXTURES / "ftp"
@@ -134,8 +134,8 @@ def test_fail2ban_database_bans_of_ftp_jails_only():
 
 def test_bans_in_the_firewall():
     chains, sets, _ = parse_nft_json((FIXTURES / "netfilter" / "fail2ban.json").read_text())
-    v4, _ = parse_iptables_save((FIXTURES / "netfilter" / "iptables-save.txt").read_text())
-    rs = Ruleset(tuple(chains + v4), tuple(sets), (), (), 0.0)
+    v4, _, _ = parse_iptables_save((FIXTURES / "netfilter" / "iptables-save.txt").read_text())
+    rs = FirewallFacts(tuple(chains + v4), (), sets=tuple(sets))
     found = {(b.ip, b.jail) for b in ftp_logs.bans_in_ruleset(rs)}
     assert found == {
         ("203.0.113.7", "vsftpd"),

@@ -17,18 +17,20 @@ from hostmedic.facts.ftp import (
     Listener,
     Refusals,
 )
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 from hostmedic.model import Severity, Status
 
 CONF = "/etc/vsftpd.conf"
 
 
-def firewall(*rules: str, policy: str = "DROP", output: tuple[str, ...] = ()) -> Ruleset:
+def firewall(
+    *rules: str, policy: str = "DROP", output: tuple[str, ...] = ()
+) -> FirewallFacts:
     text = f"*filter\n:INPUT {policy} [0:0]\n:OUTPUT ACCEPT [0:0]\n"
     text += "".join(f"-A INPUT {r}\n" for r in rules)
     text += "".join(f"-A OUTPUT {r}\n" for r in output) + "COMMIT\n"
-    chains, _ = parse_iptables_save(text)
-    return Ruleset(tuple(chains), (), ("iptables-save",), (), 100.0)
+    chains, _, _ = parse_iptables_save(text)
+    return FirewallFacts(tuple(chains), ("iptables-save",), read_at=100.0)
 
 
 OPEN = ("-p tcp --dport 21 -j ACCEPT", "-p tcp --dport 30000:30100 -j ACCEPT")
@@ -66,8 +68,8 @@ def facts(*servers: FtpServer, **extra: object) -> FtpFacts:
     return FtpFacts(**values)  # type: ignore[arg-type]
 
 
-def run(ftp: FtpFacts | FactUnavailable, rules: Ruleset | FactUnavailable = firewall(*OPEN)):
-    findings, errors = run_rules(registered_rules(["ftp"]), {"ftp": ftp, "netfilter": rules})
+def run(ftp: FtpFacts | FactUnavailable, rules: FirewallFacts | FactUnavailable = firewall(*OPEN)):
+    findings, errors = run_rules(registered_rules(["ftp"]), {"ftp": ftp, "firewall": rules})
     assert errors == []
     return findings
 
@@ -134,8 +136,8 @@ def test_the_ftp_conntrack_helper_lets_related_data_connections_in():
         "COMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -m conntrack --ctstate RELATED -j ACCEPT\n"
     )
     text += "-A INPUT -p tcp --dport 21 -j ACCEPT\nCOMMIT\n"
-    chains, _ = parse_iptables_save(text)
-    assert failed(run(facts(), Ruleset(tuple(chains), (), (), (), 1.0))) == []
+    chains, _, _ = parse_iptables_save(text)
+    assert failed(run(facts(), FirewallFacts(tuple(chains), (), read_at=1.0))) == []
 
 
 def test_active_mode_blocked_outbound_is_a_warning():
@@ -219,13 +221,13 @@ def test_password_guessing_unbanned_is_a_warning_and_few_failures_are_not():
 
 
 def test_without_firewall_facts_the_firewall_rules_are_skipped_with_the_reason():
-    why = FactUnavailable("Operation not permitted", key="reason.netfilter_needs_root")
+    why = FactUnavailable("Operation not permitted", key="reason.firewall_needs_root")
     findings = run(facts(), why)
     skipped = {f.rule_id: f.skip_reason for f in findings if f.status is Status.SKIPPED}
     assert skipped == {
-        "ftp.control_port": "reason.netfilter_needs_root",
-        "ftp.passive_ports": "reason.netfilter_needs_root",
-        "ftp.data_port": "reason.netfilter_needs_root",
+        "ftp.control_port": "reason.firewall_needs_root",
+        "ftp.passive_ports": "reason.firewall_needs_root",
+        "ftp.data_port": "reason.firewall_needs_root",
     }
 
 

@@ -31,7 +31,7 @@ from hostmedic.facts.ftp import (
     Listener,
     Refusals,
 )
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 
 if TYPE_CHECKING:
     from hostmedic.gather import Collection, GatherContext
@@ -241,7 +241,7 @@ def find_servers(root: str, live: bool) -> tuple[list[FtpServer], list[str]]:
     return servers, notes
 
 
-def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
+def read_ftp(root: str, live: bool, ruleset: FirewallFacts | None) -> FtpFacts:
     """The FTP facts of the machine at ``root`` (FactUnavailable when it has no FTP server)."""
     now = time.time()
     servers, notes = find_servers(root, live)
@@ -298,21 +298,21 @@ def read_ftp(root: str, live: bool, ruleset: Ruleset | None) -> FtpFacts:
 
 def ftp_source(ctx: GatherContext) -> Collection:
     """The ``ftp`` category: FTP facts plus the firewall ruleset they are checked against."""
-    from hostmedic.collectors.netfilter import read_ruleset
+    from hostmedic.collectors.firewall import read_firewall
     from hostmedic.gather import Instant
 
-    ruleset: Ruleset | FactUnavailable
+    ruleset: FirewallFacts | FactUnavailable
     if ctx.live:
         try:
-            ruleset = read_ruleset()
+            ruleset = read_firewall()
         except FactUnavailable as exc:
             ruleset = exc
     else:
         ruleset = FactUnavailable("not live", key="reason.not_live")
     try:
         ftp: FtpFacts | FactUnavailable = read_ftp(
-            ctx.root, ctx.live, ruleset if isinstance(ruleset, Ruleset) else None
+            ctx.root, ctx.live, ruleset if isinstance(ruleset, FirewallFacts) else None
         )
     except FactUnavailable as exc:
         ftp = exc
-    return Instant({"ftp": ftp, "netfilter": ruleset})
+    return Instant({"ftp": ftp, "firewall": ruleset})

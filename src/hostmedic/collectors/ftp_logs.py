@@ -18,9 +18,9 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hostmedic.facts import netfilter as nf
+from hostmedic.facts import network as nf
 from hostmedic.facts.ftp import Ban, FailedLogins, Refusals
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 
 TAIL_BYTES = 16 << 20
 FAIL2BAN_DB = "/var/lib/fail2ban/fail2ban.sqlite3"
@@ -147,7 +147,7 @@ def fail2ban_bans(db_path: str, now: float) -> list[Ban]:
 _F2B_SET = re.compile(r"addr6?-set-(?P<jail>.+)")
 
 
-def bans_in_ruleset(ruleset: Ruleset) -> list[Ban]:
+def bans_in_ruleset(ruleset: FirewallFacts) -> list[Ban]:
     """Addresses fail2ban's firewall actions block for FTP jails: elements of nftables
     sets ``addr-set-<jail>`` in ``f2b-*`` tables, one-address rules of ``f2b-<jail>``
     iptables chains."""
@@ -162,12 +162,12 @@ def bans_in_ruleset(ruleset: Ruleset) -> list[Ban]:
         if chain.name == jail or "ftp" not in jail.lower():
             continue
         for rule in chain.rules:
-            if rule.verdict != "drop":
+            if rule.verdict not in ("drop", "reject"):
                 continue
             for m in rule.matches:
-                if m.field == nf.SADDR and not m.negate:
+                if m.field == nf.SADDR and m.op == "==":
                     ips = (_clean_ip(v.removesuffix("/32").removesuffix("/128")) for v in m.values)
-                    where = f"{chain.backend} {chain.where} {rule.position}"
+                    where = f"{chain.source} {chain.where} {rule.position}"
                     found += [Ban(ip, jail, where) for ip in ips if ip]
     return found
 

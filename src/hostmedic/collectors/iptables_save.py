@@ -1,10 +1,13 @@
-"""Parse ``iptables-save`` / ``ip6tables-save`` output into the netfilter model.
+"""Parse ``iptables-save`` / ``ip6tables-save`` output into the firewall model
+(:class:`hostmedic.facts.network.FirewallChain`).
 
 Pure. iptables-save prints canonical option forms (``-p tcp -m tcp --dport 21``,
 ``-m multiport --dports 20,21``, ``-m conntrack --ctstate NEW``), which this parser knows;
-any other match module becomes an ``other`` condition and any other target an ``unknown:``
+any other match module becomes an ``other`` condition and any other target an ``unknown``
 verdict, so the evaluator says "unknown" instead of guessing. The built-in chains get the
-hooks and priorities iptables-nft and the legacy tables register with.
+hooks and priorities iptables-nft and the legacy tables register with. A rule line that
+cannot be split (an unclosed quote) or names an undeclared chain is counted and skipped;
+a dump whose structure is not iptables-save is a ParseError.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from hostmedic.collectors.nft_json import describe
+from hostmedic.collectors.nft_json import make_rule, match
 from hostmedic.errors import ParseError
-from hostmedic.facts import netfilter as nf
-from hostmedic.facts.netfilter import FwChain, FwRule, Match
+from hostmedic.facts import network as nf
+from hostmedic.facts.network import FirewallChain, FirewallMatch, FirewallRule
 
 # (table, built-in chain) → (hook, priority), as registered by the kernel's x_tables.
 _BUILTIN = {
@@ -30,26 +33,26 @@ _BUILTIN = {
     ("security", "INPUT"): ("input", 50),
     ("security", "OUTPUT"): ("output", 50),
 }
-_TARGETS = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "drop", "RETURN": "return"}
+_TARGETS = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject", "RETURN": "return"}
 _PASSIVE_TARGETS = {
     *("LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "NOTRACK", "CLASSIFY"),
     *("DSCP", "TOS", "TTL", "HL", "TCPMSS", "SECMARK", "CONNSECMARK"),
 }
-_PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "icmpv6": "ipv6-icmp"}
+_PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "ipv6-icmp": "icmpv6"}
 
 
 @dataclass
 class _Table:
     name: str
     policies: dict[str, str | None] = field(default_factory=dict)
-    rules: dict[str, list[FwRule]] = field(default_factory=dict)
+    rules: dict[str, list[FirewallRule]] = field(default_factory=dict)
 
 
-def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[FwChain], str]:
-    """Chains of every table in the dump, and the variant named in its header
-    (``nf_tables`` or ``legacy``; empty when the dump has no header)."""
+def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[FirewallChain], str, int]:
+    """Chains of every table in the dump, the variant named in its header (``nf_tables``
+    or ``legacy``; empty when the dump has no header) and the count of skipped rules."""
     backend = "iptables" if family == "ip" else "ip6tables"
-    variant = ""
+    variant, bad = "", 0
     tables: list[_Table] = []
     current: _Table | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -73,11 +76,14 @@ def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[FwChain]
         elif line.startswith("-A "):
             try:
                 words = shlex.split(line)
-            except ValueError as exc:
-                raise ParseError(f"iptables-save line {number}: {exc}") from exc
-            if len(words) < 2:
-                raise ParseError(f"iptables-save line {number}: -A without a chain")
-            current.rules.setdefault(words[1], []).append(_rule(words[2:], f"line {number}"))
+            except ValueError:
+                bad += 1  # an unclosed quote: not a line iptables-save writes
+                continue
+            if len(words) < 2 or words[1] not in current.rules:
+                bad += 1  # -A without a chain, or to a chain the table never declared
+                continue
+            rule = _rule(words[2:], f"line {number}", line[3:][:300], set(current.rules))
+            current.rules[words[1]].append(rule)
         else:
             raise ParseError(f"iptables-save line {number}: not understood: {line[:80]!r}")
     chains = []
@@ -85,8 +91,8 @@ def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[FwChain]
         for name, rules in table.rules.items():
             hook, priority = _BUILTIN.get((table.name, name), (None, 0))
             chains.append(
-                FwChain(
-                    backend=backend,
+                FirewallChain(
+                    source=backend,
                     family=family,
                     table=table.name,
                     name=name,
@@ -96,7 +102,7 @@ def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[FwChain]
                     rules=tuple(rules),
                 )
             )
-    return chains, variant
+    return chains, variant, bad
 
 
 def _ports(text: str) -> tuple[str, ...]:
@@ -111,27 +117,29 @@ def _syn_satisfies(mask: str, comp: str) -> bool:
     return ({"syn"} & mask_set) == {f.lower() for f in comp.split(",")} - {"none"}
 
 
-def _option(word: str, arg: str, negate: bool, module: str) -> Match:
+def _option(word: str, arg: str, negate: bool, module: str) -> FirewallMatch:
     """The condition of one ``--option value`` of a match module."""
     if word in ("--dport", "--dports", "--destination-port", "--destination-ports", "--ports"):
-        return Match(nf.DPORT, _ports(arg), negate)
+        return match(nf.DPORT, _ports(arg), negate)
     if word in ("--sport", "--sports", "--source-port", "--source-ports"):
-        return Match(nf.SPORT, _ports(arg), negate)
+        return match(nf.SPORT, _ports(arg), negate)
+    if word in ("--icmp-type", "--icmpv6-type"):
+        return match(nf.ICMP_TYPE, (arg,), negate)
     if word in ("--state", "--ctstate"):
-        return Match(nf.CT_STATE, tuple(s.lower() for s in arg.split(",")), negate)
+        return match(nf.CT_STATE, tuple(s.lower() for s in arg.split(",")), negate)
     if word in ("--limit", "--hashlimit-upto"):
-        return Match(nf.UNDER_LIMIT, (), negate)
+        return match(nf.UNDER_LIMIT, (), negate)
     if word in ("--connlimit-above", "--hashlimit-above"):
-        return Match(nf.UNDER_LIMIT, (), not negate)
+        return match(nf.UNDER_LIMIT, (), not negate)
     if word == "--dst-type" and arg == "LOCAL":
-        return Match(nf.LOCAL, (), negate)
+        return match(nf.LOCAL, (), negate)
     if word == "--pkt-type":
-        return Match(nf.UNICAST, (), negate != (arg != "unicast"))
-    return Match(nf.OTHER, (f"-m {module} {word} {arg}".strip(),), negate)
+        return match(nf.UNICAST, (), negate != (arg != "unicast"))
+    return match(nf.OTHER, (f"-m {module} {word} {arg}".strip(),), negate)
 
 
-def _rule(words: list[str], position: str) -> FwRule:
-    matches: list[Match] = []
+def _rule(words: list[str], position: str, text: str, chains: set[str]) -> FirewallRule:
+    matches: list[FirewallMatch] = []
     verdict, helper = "continue", None
     module, negate, i = "", False, 0
     while i < len(words):
@@ -143,47 +151,43 @@ def _rule(words: list[str], position: str) -> FwRule:
             negate, i = True, i + 1
             continue
         if word in ("-j", "-g"):
-            verdict, helper = _target(word, arg, words[i + 2 :])
+            verdict, helper = _target(word, arg, words[i + 2 :], chains)
             break  # a target's own options end the rule
         if word == "-p":
-            matches.append(Match(nf.L4PROTO, (_PROTO_NUMBERS.get(arg, arg.lower()),), negate))
+            matches.append(match(nf.L4PROTO, (_PROTO_NUMBERS.get(arg, arg.lower()),), negate))
         elif word in ("-s", "-d"):
             where = nf.SADDR if word == "-s" else nf.DADDR
-            matches.append(Match(where, tuple(arg.split(",")), negate))
+            matches.append(match(where, tuple(arg.split(",")), negate))
         elif word in ("-i", "-o"):
-            matches.append(Match(nf.IIF if word == "-i" else nf.OIF, (arg,), negate))
+            matches.append(match(nf.IIF if word == "-i" else nf.OIF, (arg,), negate))
         elif word == "-m":
             module = arg
         elif word == "--syn":
-            matches.append(Match(nf.SYN, (), negate))
+            matches.append(match(nf.SYN, (), negate))
         elif word == "--tcp-flags":
             comp = words[i + 2] if i + 2 < len(words) else ""
-            matches.append(Match(nf.SYN, (), _syn_satisfies(arg, comp) == negate))
+            matches.append(match(nf.SYN, (), _syn_satisfies(arg, comp) == negate))
             step = 3
         elif word == "--match-set":
             direction = words[i + 2] if i + 2 < len(words) else "src"
             where = nf.DADDR if direction.startswith("dst") else nf.SADDR
-            matches.append(Match(where, (f"@ipset:{arg}",), negate))
+            matches.append(match(where, (f"@ipset:{arg}",), negate))
             step = 3
         elif word == "--comment":
             pass
         elif word.startswith("--"):
             matches.append(_option(word, arg if takes_arg else "", negate, module))
         else:
-            matches.append(Match(nf.OTHER, (word,), negate))
+            matches.append(match(nf.OTHER, (word,), negate))
             step = 1
         negate = False
         i += step
-    return FwRule(
-        matches=tuple(matches),
-        verdict=verdict,
-        text=describe(matches, verdict, helper=helper),
-        position=position,
-        helper=helper,
-    )
+    return make_rule(matches, verdict, position, text=text, helper=helper)
 
 
-def _target(option: str, target: str, rest: list[str]) -> tuple[str, str | None]:
+def _target(
+    option: str, target: str, rest: list[str], chains: set[str]
+) -> tuple[str, str | None]:
     """(verdict, conntrack helper) of ``-j TARGET …`` / ``-g CHAIN``."""
     if target in _TARGETS:
         return _TARGETS[target], None
@@ -192,6 +196,6 @@ def _target(option: str, target: str, rest: list[str]) -> tuple[str, str | None]
         return "continue", helper
     if target in _PASSIVE_TARGETS:
         return "continue", None
-    if option == "-j" and (target.isupper() or not target):
+    if option == "-j" and target not in chains:  # an extension target (SNAT, TPROXY…)
         return f"unknown:{target or 'no target'}", None
     return f"{'goto' if option == '-g' else 'jump'}:{target}", None

@@ -1,10 +1,11 @@
-"""Parse ``nft -j list ruleset`` (libnftables JSON, schema 1) into the netfilter model.
+"""Parse ``nft -j list ruleset`` (libnftables JSON, schema 1) into the firewall model
+(:class:`hostmedic.facts.network.FirewallChain`).
 
 Pure: text in, chains and sets out. Every expression hostmedic does not understand
 becomes an ``other`` condition or an ``unknown:`` verdict carrying its name, never an
 exception, so the evaluator can say "unknown" where a guess would mislead. Only filter
 and route chains are kept (nat chains translate addresses, they do not filter), and only
-the ip, ip6 and inet families (what a TCP connection to the host crosses).
+the ip, ip6 and inet families (what a packet to or from the host crosses).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hostmedic.errors import ParseError
-from hostmedic.facts import netfilter as nf
-from hostmedic.facts.netfilter import FwChain, FwRule, Match, NamedSet
+from hostmedic.facts import network as nf
+from hostmedic.facts.network import FirewallChain, FirewallMatch, FirewallRule, NamedSet
 
 FAMILIES = ("ip", "ip6", "inet")
 L4_PROTOCOLS = ("tcp", "udp", "sctp", "dccp", "udplite", "icmp", "icmpv6", "igmp", "esp", "ah")
-_L4_NAME = {"icmpv6": "ipv6-icmp"}
 _PORT_FIELDS = {"dport": nf.DPORT, "sport": nf.SPORT}
 _ADDR_FIELDS = {"saddr": nf.SADDR, "daddr": nf.DADDR}
 _META = {
@@ -31,7 +31,7 @@ _META = {
     "oif": nf.OIF,
     "oifname": nf.OIF,
 }
-_VERDICTS = {"accept": "accept", "drop": "drop", "reject": "drop", "return": "return"}
+_VERDICTS = {"accept": "accept", "drop": "drop", "reject": "reject", "return": "return"}
 # Statements that neither filter nor decide: the rule goes on to its next expression.
 _PASSIVE = {"counter", "log", "mangle", "meta", "notrack", "set", "map", "quota", "limit",
             "dnat", "snat", "masquerade", "redirect", "dup", "fwd", "tproxy", "synproxy",
@@ -39,7 +39,12 @@ _PASSIVE = {"counter", "log", "mangle", "meta", "notrack", "set", "map", "quota"
 _SYN = frozenset({"syn"})  # the flags of the probe segment: a connection attempt
 
 
-def parse_nft_json(text: str) -> tuple[list[FwChain], list[NamedSet], list[str]]:
+def match(field: str, values: tuple[str, ...] = (), negate: bool = False) -> FirewallMatch:
+    """A condition: ``field`` is one of ``values`` (none of them when ``negate``)."""
+    return FirewallMatch(field, "!=" if negate else "==", values)
+
+
+def parse_nft_json(text: str) -> tuple[list[FirewallChain], list[NamedSet], list[str]]:
     """Chains, sets, and what was skipped (with why) from ``nft -j list ruleset`` output."""
     try:
         doc = json.loads(text)
@@ -55,13 +60,13 @@ def parse_nft_json(text: str) -> tuple[list[FwChain], list[NamedSet], list[str]]
         for k, v in objects
         if k == "ct helper" and isinstance(v, dict)
     }
-    rules: dict[tuple[str, str, str], list[FwRule]] = {}
+    rules: dict[tuple[str, str, str], list[FirewallRule]] = {}
     for k, v in objects:
         if k == "rule" and isinstance(v, dict) and v.get("family") in FAMILIES:
             key = (str(v.get("family")), str(v.get("table")), str(v.get("chain")))
             scope = _Scope(key[0], key[1], sets, helpers)
             rules.setdefault(key, []).append(_rule(v, scope))
-    chains: list[FwChain] = []
+    chains: list[FirewallChain] = []
     skipped: list[str] = []
     for k, v in objects:
         if k != "chain" or not isinstance(v, dict):
@@ -74,8 +79,8 @@ def parse_nft_json(text: str) -> tuple[list[FwChain], list[NamedSet], list[str]]
             continue
         prio = v.get("prio", 0)
         chains.append(
-            FwChain(
-                backend="nftables",
+            FirewallChain(
+                source="nftables",
                 family=family,
                 table=table,
                 name=name,
@@ -166,7 +171,7 @@ def _is_flags(left: Any) -> bool:
     return isinstance(payload, dict) and payload == {"protocol": "tcp", "field": "flags"}
 
 
-def _syn_test(op: str, left: Any, right: Any) -> Match | None:
+def _syn_test(op: str, left: Any, right: Any) -> FirewallMatch | None:
     """``tcp flags …`` comparisons, decided for a pure SYN segment."""
     wanted = _flags(right)
     if wanted is None:
@@ -181,21 +186,21 @@ def _syn_test(op: str, left: Any, right: Any) -> Match | None:
         satisfied = (_SYN & mask_flags) == wanted
     else:
         return None
-    return Match(nf.SYN, (), negate=satisfied == (op == "!="))
+    return match(nf.SYN, (), negate=satisfied == (op == "!="))
 
 
-def _left_field(left: Any) -> tuple[str, list[Match], str]:
+def _left_field(left: Any) -> tuple[str, list[FirewallMatch], str]:
     """(field, implied conditions, readable name) of a comparison's left-hand side."""
     if not isinstance(left, dict):
         return nf.OTHER, [], "?"
     if isinstance(left.get("payload"), dict):
         proto, field = str(left["payload"].get("protocol")), str(left["payload"].get("field"))
         name = f"{proto} {field}"
-        implied = (
-            [Match(nf.L4PROTO, (_L4_NAME.get(proto, proto),))] if proto in L4_PROTOCOLS else []
-        )
+        implied = [match(nf.L4PROTO, (proto,))] if proto in L4_PROTOCOLS else []
+        if proto in ("icmp", "icmpv6") and field == "type":
+            return nf.ICMP_TYPE, implied, name
         if proto in ("ip", "ip6"):
-            implied = [Match(nf.NFPROTO, (proto,))]
+            implied = [match(nf.NFPROTO, (proto,))]
             if field in _ADDR_FIELDS:
                 return _ADDR_FIELDS[field], implied, name
             if field in ("protocol", "nexthdr"):
@@ -224,7 +229,7 @@ def _port_values(op: str, values: tuple[str, ...]) -> tuple[str, ...] | None:
     return (f"{spans[op][0]}-{spans[op][1]}",)
 
 
-def _comparison(m: Mapping[str, Any], scope: _Scope) -> list[Match]:
+def _comparison(m: Mapping[str, Any], scope: _Scope) -> list[FirewallMatch]:
     op, left, right = str(m.get("op", "==")), m.get("left"), m.get("right")
     syn = _syn_test(op, left, right)
     if syn is not None:
@@ -233,32 +238,32 @@ def _comparison(m: Mapping[str, Any], scope: _Scope) -> list[Match]:
     values = _values(right)
     if name == "meta pkttype" and values:
         # the probe is a unicast packet to this host: "host" matches it, the others do not
-        return [Match(nf.UNICAST, (), negate=("host" in values) == (op == "!="))]
+        return [match(nf.UNICAST, (), negate=("host" in values) == (op == "!="))]
     if field == nf.OTHER or values is None:
-        return [*implied, Match(nf.OTHER, (f"{name} {op} {json.dumps(right)[:60]}",))]
+        return [*implied, match(nf.OTHER, (f"{name} {op} {json.dumps(right)[:60]}",))]
     if len(values) == 1 and values[0].startswith("@") and field in (nf.DPORT, nf.SPORT, nf.L4PROTO):
         elements = scope.set_elements(values[0][1:])
         if elements is None:
-            return [*implied, Match(nf.OTHER, (f"{name} {values[0]} (set not found)",))]
+            return [*implied, match(nf.OTHER, (f"{name} {values[0]} (set not found)",))]
         values = elements
     if field in (nf.DPORT, nf.SPORT):
         ports = _port_values(op, values)
         if ports is None:
-            return [*implied, Match(nf.OTHER, (f"{name} {op} {values}",))]
+            return [*implied, match(nf.OTHER, (f"{name} {op} {values}",))]
         values = ports
     elif op not in ("==", "!=", "in"):
-        return [*implied, Match(nf.OTHER, (f"{name} {op} {values}",))]
-    return [*implied, Match(field, values, negate=op == "!=")]
+        return [*implied, match(nf.OTHER, (f"{name} {op} {values}",))]
+    return [*implied, match(field, values, negate=op == "!=")]
 
 
-def _fib_local(m: Mapping[str, Any]) -> Match | None:
+def _fib_local(m: Mapping[str, Any]) -> FirewallMatch | None:
     fib = m.get("left", {}).get("fib") if isinstance(m.get("left"), dict) else None
     if not isinstance(fib, dict) or fib.get("result") != "type" or fib.get("flags") != ["daddr"]:
         return None
     values = _values(m.get("right"))
     if values is None or values != ("local",):
         return None
-    return Match(nf.LOCAL, (), negate=m.get("op") == "!=")
+    return match(nf.LOCAL, (), negate=m.get("op") == "!=")
 
 
 def _verdict(key: str, value: Any) -> str | None:
@@ -271,15 +276,15 @@ def _verdict(key: str, value: Any) -> str | None:
     return None
 
 
-def _rule(v: Mapping[str, Any], scope: _Scope) -> FwRule:
-    matches: list[Match] = []
+def _rule(v: Mapping[str, Any], scope: _Scope) -> FirewallRule:
+    matches: list[FirewallMatch] = []
     verdict, helper = "continue", None
     vmap_field: str | None = None
     vmap: tuple[tuple[str, str], ...] = ()
     exprs = v.get("expr")
     for expr in exprs if isinstance(exprs, list) else []:
         if not isinstance(expr, dict) or len(expr) != 1:
-            matches.append(Match(nf.OTHER, ("malformed expression",)))
+            matches.append(match(nf.OTHER, ("malformed expression",)))
             continue
         ((key, value),) = expr.items()
         if key == "match" and isinstance(value, dict):
@@ -292,23 +297,41 @@ def _rule(v: Mapping[str, Any], scope: _Scope) -> FwRule:
             matches += implied
             verdict = "vmap" if vmap_field else "unknown:vmap"
         elif key in ("limit", "ct count") and isinstance(value, dict):
-            matches.append(Match(nf.UNDER_LIMIT, (), negate=bool(value.get("inv"))))
+            matches.append(match(nf.UNDER_LIMIT, (), negate=bool(value.get("inv"))))
         elif key == "ct helper":
             helper = scope.helper_type(str(value))
         elif key == "xt" and isinstance(value, dict):
             if value.get("type") == "target":
                 verdict = f"unknown:xt {value.get('name')}"
             else:
-                matches.append(Match(nf.OTHER, (f"xt {value.get('name')}",)))
+                matches.append(match(nf.OTHER, (f"xt {value.get('name')}",)))
         elif key == "queue":
             verdict = "unknown:queue"
         elif key not in _PASSIVE:
-            matches.append(Match(nf.OTHER, (key,)))
-    return FwRule(
+            matches.append(match(nf.OTHER, (key,)))
+    return make_rule(
+        matches, verdict, f"handle {v.get('handle', '?')}", vmap_field, vmap, helper=helper
+    )
+
+
+def make_rule(
+    matches: list[FirewallMatch],
+    verdict: str,
+    position: str,
+    vmap_field: str | None = None,
+    vmap: tuple[tuple[str, str], ...] = (),
+    text: str | None = None,
+    helper: str | None = None,
+) -> FirewallRule:
+    """A rule from parsed parts; ``verdict`` may be ``jump:CHAIN``, ``goto:CHAIN`` or
+    ``unknown:WHAT`` (split into verdict and target). ``text`` defaults to :func:`describe`."""
+    kind, _, target = verdict.partition(":")
+    return FirewallRule(
         matches=tuple(matches),
-        verdict=verdict,
-        text=describe(matches, verdict, vmap_field, vmap, helper),
-        position=f"handle {v.get('handle', '?')}",
+        verdict=kind,
+        text=text or describe(matches, verdict, vmap_field, vmap, helper),
+        target=target or None,
+        position=position,
         vmap_field=vmap_field,
         vmap=vmap,
         helper=helper,
@@ -317,7 +340,7 @@ def _rule(v: Mapping[str, Any], scope: _Scope) -> FwRule:
 
 def _vmap(
     value: Mapping[str, Any], scope: _Scope
-) -> tuple[str | None, tuple[tuple[str, str], ...], list[Match]]:
+) -> tuple[str | None, tuple[tuple[str, str], ...], list[FirewallMatch]]:
     field, implied, _ = _left_field(value.get("key"))
     data = value.get("data")
     entries = data.get("set") if isinstance(data, dict) else None
@@ -337,7 +360,7 @@ def _vmap(
 
 
 def describe(
-    matches: Iterable[Match],
+    matches: Iterable[FirewallMatch],
     verdict: str,
     vmap_field: str | None = None,
     vmap: tuple[tuple[str, str], ...] = (),
@@ -347,11 +370,11 @@ def describe(
     parts: list[str] = []
     for m in matches:
         if m.field in (nf.SYN, nf.LOCAL, nf.UNICAST, nf.UNDER_LIMIT):
-            parts.append(("not " if m.negate else "") + m.field.replace("_", " "))
+            parts.append(("not " if m.op == "!=" else "") + m.field.replace("_", " "))
             continue
         shown = ",".join(m.values[:6]) + ("…" if len(m.values) > 6 else "")
         shown = f"{{{shown}}}" if len(m.values) > 1 else shown
-        parts.append(m.field + (" != " if m.negate else " ") + shown)
+        parts.append(m.field + (" != " if m.op == "!=" else " ") + shown)
     if vmap_field:
         parts.append(f"{vmap_field} vmap {{" + ", ".join(f"{k}: {v}" for k, v in vmap) + "}")
     elif verdict != "continue":

@@ -99,14 +99,58 @@ def dump_bundle(facts: dict[str, Any]) -> dict[str, Any]:
     return {"schema": BUNDLE_SCHEMA, "facts": out}
 
 
+def _netfilter_rule(rule: Any) -> dict[str, Any]:
+    verdict, _, target = str(rule.get("verdict", "continue")).partition(":")
+    matches = [
+        {
+            "field": m.get("field"),
+            "op": "!=" if m.get("negate") else "==",
+            "values": m.get("values"),
+        }
+        for m in rule.get("matches") or []
+    ]
+    return {**rule, "matches": matches, "verdict": verdict, "target": target or None}
+
+
+def _upgrade_netfilter(value: Any) -> Any:
+    """A ``netfilter`` fact (``Ruleset``, bundles saved before the FTP checks moved to the
+    shared firewall model) as the ``firewall`` fact (``FirewallFacts``) it became."""
+    if not isinstance(value, dict):
+        raise ParseError("$.netfilter: expected an object")
+    chains = []
+    for chain in value.get("chains") or []:
+        if not isinstance(chain, dict):
+            raise ParseError("$.netfilter.chains: expected objects")
+        rules = [_netfilter_rule(r) for r in chain.get("rules") or [] if isinstance(r, dict)]
+        chains.append({**{k: v for k, v in chain.items() if k != "backend"},
+                       "source": chain.get("backend"), "rules": rules})  # fmt: skip
+    return {
+        "chains": chains,
+        "sources": value.get("sources") or [],
+        "sets": value.get("sets") or [],
+        "notes": value.get("skipped") or [],
+        "read_at": value.get("read_at", 0.0),
+    }
+
+
+# Facts that were renamed: old name -> (new name, converter of the saved value).
+_RENAMED = {"netfilter": ("firewall", _upgrade_netfilter)}
+
+
 def load_bundle(document: Any, types_by_name: dict[str, type]) -> dict[str, Any]:
-    """Rebuild facts from :func:`dump_bundle` output; unknown names are ignored."""
+    """Rebuild facts from :func:`dump_bundle` output; unknown names are ignored, renamed
+    ones (:data:`_RENAMED`) are converted."""
     from hostmedic.errors import FactUnavailable
 
     if not isinstance(document, dict) or document.get("schema") != BUNDLE_SCHEMA:
         raise ParseError(f"not a {BUNDLE_SCHEMA} document")
     facts: dict[str, Any] = {}
     for name, entry in (document.get("facts") or {}).items():
+        if name in _RENAMED and _RENAMED[name][0] in types_by_name and isinstance(entry, dict):
+            new_name, upgrade = _RENAMED[name]
+            if "value" in entry:
+                entry = {"value": upgrade(entry["value"])}
+            name = new_name
         if name not in types_by_name or not isinstance(entry, dict):
             continue
         if "unavailable" in entry:

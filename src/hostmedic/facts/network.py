@@ -80,15 +80,32 @@ class LocalConnect:
     detail: str | None = None
 
 
+# FirewallMatch.field values the evaluator understands.
+L4PROTO = "l4proto"  # values: tcp, udp, icmp, icmpv6, ...
+NFPROTO = "nfproto"  # values: ipv4/ip, ipv6/ip6
+DPORT = "dport"  # values: "21", "30000-30100" (named sets resolved by the parser)
+SPORT = "sport"
+SADDR = "saddr"  # values: addresses, prefixes, "@set" (nft named set), "@ipset:NAME"
+DADDR = "daddr"
+IIF = "iif"  # interface names
+OIF = "oif"
+ICMP_TYPE = "icmp_type"  # echo-request, 8, 128, ...
+CT_STATE = "ct_state"  # new, established, related, invalid, untracked
+SYN = "syn"  # no values: "a pure SYN segment satisfies this tcp-flags test"
+LOCAL = "local"  # no values: the packet is addressed to this host (fib/addrtype LOCAL)
+UNICAST = "unicast"  # no values: pkttype host/unicast
+UNDER_LIMIT = "under_limit"  # no values: a rate or connection limit not yet exceeded
+OTHER = "other"  # a condition not understood; ``values`` holds its text
+
+
 @dataclass(frozen=True, slots=True)
 class FirewallMatch:
     """One condition of a firewall rule, normalized across nftables and iptables.
 
-    ``field``: ``l4proto`` (tcp/udp/icmp/icmpv6), ``dport``, ``sport``, ``saddr``,
-    ``daddr``, ``iif``, ``oif``, ``icmp_type``, ``ct_state``, ``nfproto`` (ipv4/ipv6) or
-    ``other`` (a condition the evaluator does not model: the rule then only *may* apply).
-    ``op`` is ``==`` or ``!=``; ``values`` are alternatives: ports (``80``, ``1000-2000``),
-    prefixes (``198.51.100.0/24``), names (``echo-request``, ``established``).
+    ``field`` is one of the constants above; ``other`` is a condition the evaluator does
+    not model (the rule then only *may* apply). ``op`` is ``==`` or ``!=``; ``values`` are
+    alternatives: ports (``80``, ``1000-2000``), prefixes (``198.51.100.0/24``), names
+    (``echo-request``, ``established``); flag-like fields (``syn``…) have none.
     """
 
     field: str
@@ -101,14 +118,21 @@ class FirewallRule:
     """One rule: all ``matches`` must hold, then ``verdict`` applies.
 
     ``verdict``: ``accept``, ``drop``, ``reject``, ``jump``/``goto`` (to ``target``),
-    ``return``, or ``continue`` (counters, log: no decision). ``text`` is the rule as the
-    tool printed it (the iptables-save line, or the nft rule rebuilt from its JSON).
+    ``return``, ``continue`` (counters, log: no decision), ``vmap`` (looked up in
+    ``vmap`` by the packet's ``vmap_field``) or ``unknown`` (``target`` says what: an
+    iptables target or nft statement the evaluator cannot follow). ``text`` is the rule as
+    readable text, ``position`` where it sits (``handle 15``, ``line 12``); ``helper``
+    names the conntrack helper the rule assigns (``ftp``).
     """
 
     matches: tuple[FirewallMatch, ...]
     verdict: str
     text: str
     target: str | None = None
+    position: str = ""
+    vmap_field: str | None = None
+    vmap: tuple[tuple[str, str], ...] = ()
+    helper: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +149,32 @@ class FirewallChain:
     priority: int | None = None
     policy: str | None = None
 
+    @property
+    def where(self) -> str:
+        """``inet filter input`` — how nft names it (iptables: ``ip filter INPUT``)."""
+        return f"{self.family} {self.table} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSet:
+    """An nftables set with its elements as text (addresses, CIDRs, ports, ``a-b`` ranges)."""
+
+    family: str
+    table: str
+    name: str
+    type: str
+    elements: tuple[str, ...]
+
 
 @dataclass(frozen=True, slots=True)
 class FirewallFacts:
-    """The host firewall as it applies to packets *to* this machine (read-only dumps of
-    ``nft -j list ruleset`` and, with the legacy backend, ``iptables-save``).
+    """The host firewall of this network namespace (read-only dumps of
+    ``nft -j list ruleset`` and ``iptables-save``; see :mod:`hostmedic.collectors.firewall`).
 
     ``skipped_rules`` counts rules that could not be parsed at all (they are left out);
-    ``truncated`` says the ruleset was cut to a size an evidence file can carry.
+    ``truncated`` says the ruleset was cut to a size an evidence file can carry; ``sets``
+    are the nft named sets address matches refer to; ``notes`` say what was left out and
+    why (nat chains, tables read from iptables-save instead); ``read_at`` is Unix time.
     """
 
     chains: tuple[FirewallChain, ...]
@@ -140,6 +182,22 @@ class FirewallFacts:
     iptables_backend: str | None = None
     skipped_rules: int = 0
     truncated: bool = False
+    sets: tuple[NamedSet, ...] = ()
+    notes: tuple[str, ...] = ()
+    read_at: float = 0.0
+
+    def chain(self, family: str, table: str, name: str) -> FirewallChain | None:
+        """The chain ``name`` of table ``family table``, if any."""
+        return next(
+            (c for c in self.chains if (c.family, c.table, c.name) == (family, table, name)),
+            None,
+        )
+
+    def named_set(self, family: str, table: str, name: str) -> NamedSet | None:
+        """The set ``name`` of table ``family table``, if any."""
+        return next(
+            (s for s in self.sets if (s.family, s.table, s.name) == (family, table, name)), None
+        )
 
 
 @dataclass(frozen=True, slots=True)

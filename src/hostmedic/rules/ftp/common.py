@@ -7,9 +7,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from hostmedic.analysis.netfilter import DROP, PortSpan, Reachability
+from hostmedic.analysis.firewall import DROP
+from hostmedic.analysis.firewall_ports import PortSpan, Reachability
 from hostmedic.facts.ftp import PROFTPD, PURE_FTPD, VSFTPD, FtpFacts, FtpServer
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 from hostmedic.model import Evidence, Finding, Severity, Status
 
 # The setting that controls each checked value, per server (named in titles and remedies).
@@ -106,12 +107,12 @@ def server_evidence(server: FtpServer, ftp: FtpFacts, *topics: str) -> Evidence:
     return Evidence(server.config_path or server.kind, excerpt, ftp.read_at)
 
 
-def firewall_evidence(ruleset: Ruleset, what: str, reach: Reachability) -> Evidence:
+def firewall_evidence(firewall: FirewallFacts, what: str, reach: Reachability) -> Evidence:
     """Which rule or policy decided, and the conditional rules behind restricted/unknown."""
     excerpt = f"{what}: {reach.verdict} — {reach.decided_by}"
     if reach.conditions:
         excerpt += " — only when: " + " | ".join(reach.conditions[:5])
-    return Evidence(" + ".join(ruleset.sources) or "netfilter", excerpt, ruleset.read_at)
+    return Evidence(" + ".join(firewall.sources) or "firewall", excerpt, firewall.read_at)
 
 
 def span_text(spans: list[PortSpan]) -> str:
@@ -126,7 +127,7 @@ def firewall_finding(
     rule_id: str,
     server: FtpServer,
     ftp: FtpFacts,
-    ruleset: Ruleset,
+    firewall: FirewallFacts,
     family: str,
     reach: Reachability,
     *,
@@ -149,7 +150,7 @@ def firewall_finding(
             "conditions": "; ".join(reach.conditions[:5]),
             **params,
         },
-        evidence=(server_evidence(server, ftp, topic), firewall_evidence(ruleset, probe, reach)),
+        evidence=(server_evidence(server, ftp, topic), firewall_evidence(firewall, probe, reach)),
         remedy_key=(
             f"remedy.{rule_id}.drop" if reach.verdict == DROP else "remedy.ftp.firewall_conditional"
         ),

@@ -2,7 +2,7 @@
 
 Seed 004 §FTP无法连接: "检查服务器防护墙是否放行了 FTP 所需要的端口(默认是 20 和 21)" — check
 that the server's firewall allows the ports FTP needs. The ruleset is evaluated for a
-TCP SYN from a generic Internet client (see analysis/netfilter.py); a server that is
+TCP SYN from a generic Internet client (see analysis/firewall.py); a server that is
 configured but not running is named too, since nothing can then answer on the port.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hostmedic.analysis.netfilter import ACCEPT, DROP, RESTRICTED, Probe, evaluate
+from hostmedic.analysis.firewall import ACCEPT, DROP, Packet
+from hostmedic.analysis.firewall_ports import RESTRICTED, reach_verdict
 from hostmedic.engine import rule
 from hostmedic.facts.ftp import FtpFacts
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 from hostmedic.model import Finding, Severity, Status
 from hostmedic.rules.ftp.common import (
     families,
@@ -31,7 +32,7 @@ _SEVERITY = {DROP: Severity.CRITICAL, RESTRICTED: Severity.INFO}
     category="ftp",
     runbook_ref="004 §FTP无法连接 (检查服务器防护墙是否放行了 FTP 所需要的端口 20/21)",
 )
-def control_port(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
+def control_port(ftp: FtpFacts, firewall: FirewallFacts) -> Iterator[Finding]:
     """The firewall accepts new connections to every running FTP server's control port."""
     for server in ftp.servers:
         if ftp.live and not server.running:
@@ -47,14 +48,14 @@ def control_port(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
     for server in reachable_servers(ftp):
         port = server.config.control_port
         for family in families(server):
-            reach = evaluate(netfilter, Probe(family, "in", port))
+            reach = reach_verdict(firewall, Packet("tcp", family, dport=port))
             if reach.verdict == ACCEPT:
                 continue
             yield firewall_finding(
                 "ftp.control_port",
                 server,
                 ftp,
-                netfilter,
+                firewall,
                 family,
                 reach,
                 probe=f"{family} tcp dport {port} (new)",

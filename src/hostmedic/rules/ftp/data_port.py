@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hostmedic.analysis.netfilter import ACCEPT, DROP, Probe, evaluate
+from hostmedic.analysis.firewall import ACCEPT, DROP, Packet
+from hostmedic.analysis.firewall_ports import reach_verdict
 from hostmedic.engine import rule
 from hostmedic.facts.ftp import FtpFacts
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 from hostmedic.model import Finding, Severity
 from hostmedic.rules.ftp.common import families, firewall_finding, reachable_servers
 
@@ -23,21 +24,21 @@ from hostmedic.rules.ftp.common import families, firewall_finding, reachable_ser
     category="ftp",
     runbook_ref="004 §FTP无法连接 (端口 20; 被动模式)",
 )
-def data_port(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
+def data_port(ftp: FtpFacts, firewall: FirewallFacts) -> Iterator[Finding]:
     """Active-mode data connections from port 20 are allowed out."""
     for server in reachable_servers(ftp):
         port = server.config.active_data_port
         if not server.config.active_enabled or port is None:
             continue
         for family in families(server):
-            reach = evaluate(netfilter, Probe(family, "out", None, sport=port))
+            reach = reach_verdict(firewall, Packet("tcp", family, sport=port, direction="out"))
             if reach.verdict == ACCEPT:
                 continue
             yield firewall_finding(
                 "ftp.data_port",
                 server,
                 ftp,
-                netfilter,
+                firewall,
                 family,
                 reach,
                 probe=f"{family} tcp sport {port} out (new)",

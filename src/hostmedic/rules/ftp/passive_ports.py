@@ -11,16 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from hostmedic.analysis.netfilter import (
-    ACCEPT,
-    DROP,
-    Probe,
-    conntrack_helpers,
-    evaluate_ports,
-)
+from hostmedic.analysis.firewall import ACCEPT, DROP, Packet
+from hostmedic.analysis.firewall_ports import conntrack_helpers, evaluate_ports
 from hostmedic.engine import rule
 from hostmedic.facts.ftp import FtpFacts
-from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import FirewallFacts
 from hostmedic.model import Finding, Severity, Status
 from hostmedic.rules.ftp.common import (
     FAMILY_NAMES,
@@ -39,9 +34,9 @@ from hostmedic.rules.ftp.common import (
     category="ftp",
     runbook_ref="004 §FTP无法连接 (被动模式; 防火墙放行 FTP 端口)",
 )
-def passive_ports(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
+def passive_ports(ftp: FtpFacts, firewall: FirewallFacts) -> Iterator[Finding]:
     """Every port of each server's passive range accepts new connections."""
-    state = "related" if "ftp" in conntrack_helpers(netfilter) else "new"
+    state = "related" if "ftp" in conntrack_helpers(firewall) else "new"
     for server in reachable_servers(ftp):
         config = server.config
         if not config.passive_enabled:
@@ -54,9 +49,7 @@ def passive_ports(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
         )
         total = last - first + 1
         for family in families(server):
-            spans = evaluate_ports(
-                netfilter, Probe(family, "in", None, ct_state=state), first, last
-            )
+            spans = evaluate_ports(firewall, Packet("tcp", family, ct_state=state), first, last)
             refused = [s for s in spans if s.reach.verdict != ACCEPT]
             if not refused:
                 continue
@@ -86,7 +79,7 @@ def passive_ports(ftp: FtpFacts, netfilter: Ruleset) -> Iterator[Finding]:
                     server_evidence(server, ftp, "passive_range"),
                     *(
                         firewall_evidence(
-                            netfilter,
+                            firewall,
                             f"{family} tcp dport {span_text([s])} ({state})",
                             s.reach,
                         )
