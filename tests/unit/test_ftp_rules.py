@@ -23,9 +23,7 @@ from hostmedic.model import Severity, Status
 CONF = "/etc/vsftpd.conf"
 
 
-def firewall(
-    *rules: str, policy: str = "DROP", output: tuple[str, ...] = ()
-) -> FirewallFacts:
+def firewall(*rules: str, policy: str = "DROP", output: tuple[str, ...] = ()) -> FirewallFacts:
     text = f"*filter\n:INPUT {policy} [0:0]\n:OUTPUT ACCEPT [0:0]\n"
     text += "".join(f"-A INPUT {r}\n" for r in rules)
     text += "".join(f"-A OUTPUT {r}\n" for r in output) + "COMMIT\n"

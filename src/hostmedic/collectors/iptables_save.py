@@ -73,7 +73,7 @@ def parse_iptables_save(text: str, *, family: str = "ip") -> tuple[list[Firewall
             policy = rest.split(" ", 1)[0]
             current.policies[name] = _TARGETS.get(policy) if policy != "-" else None
             current.rules.setdefault(name, [])
-        elif line.startswith("-A "):
+        elif line.startswith("-A ") or line == "-A":
             try:
                 words = shlex.split(line)
             except ValueError:
@@ -185,9 +185,7 @@ def _rule(words: list[str], position: str, text: str, chains: set[str]) -> Firew
     return make_rule(matches, verdict, position, text=text, helper=helper)
 
 
-def _target(
-    option: str, target: str, rest: list[str], chains: set[str]
-) -> tuple[str, str | None]:
+def _target(option: str, target: str, rest: list[str], chains: set[str]) -> tuple[str, str | None]:
     """(verdict, conntrack helper) of ``-j TARGET …`` / ``-g CHAIN``."""
     if target in _TARGETS:
         return _TARGETS[target], None

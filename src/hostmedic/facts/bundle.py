@@ -133,8 +133,19 @@ def _upgrade_netfilter(value: Any) -> Any:
     }
 
 
-# Facts that were renamed: old name -> (new name, converter of the saved value).
+# Facts that were renamed: old name -> (new name, converter of the saved value), and the
+# skip reasons they used then (``reason.`` keys, without the prefix: no longer in catalogs).
 _RENAMED = {"netfilter": ("firewall", _upgrade_netfilter)}
+_RENAMED_REASONS = {
+    "netfilter_needs_root": "firewall_needs_root",
+    "netfilter_failed": "firewall_unreadable",
+    "no_netfilter_tools": "no_firewall_tools",
+}
+
+
+def _renamed_reason(key: str) -> str:
+    prefix, _, name = key.partition(".")
+    return f"{prefix}.{_RENAMED_REASONS[name]}" if name in _RENAMED_REASONS else key
 
 
 def load_bundle(document: Any, types_by_name: dict[str, type]) -> dict[str, Any]:
@@ -155,8 +166,10 @@ def load_bundle(document: Any, types_by_name: dict[str, type]) -> dict[str, Any]
             continue
         if "unavailable" in entry:
             why = entry["unavailable"]
+            key = str(why.get("key", "reason.generic"))
             facts[name] = FactUnavailable(
-                str(why.get("detail", "")), key=str(why.get("key", "reason.generic"))
+                str(why.get("detail", "")),
+                key=_renamed_reason(key),
             )
         else:
             facts[name] = from_jsonable(types_by_name[name], entry.get("value"), f"$.{name}")

@@ -9,39 +9,47 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostmedic.analysis.netfilter import (
-    ACCEPT,
-    DROP,
+from hostmedic.analysis.firewall import ACCEPT, DROP, Packet
+from hostmedic.analysis.firewall_ports import (
     RESTRICTED,
     UNKNOWN,
-    Probe,
     conntrack_helpers,
-    evaluate,
     evaluate_ports,
 )
+from hostmedic.analysis.firewall_ports import reach_verdict as evaluate
 from hostmedic.collectors.iptables_save import parse_iptables_save
-from hostmedic.collectors.nft_json import parse_nft_json
+from hostmedic.collectors.nft_json import make_rule, match, parse_nft_json
 from hostmedic.errors import ParseError
-from hostmedic.facts import netfilter as nf
-from hostmedic.facts.netfilter import FwChain, FwRule, Match, Ruleset
+from hostmedic.facts import network as nf
+from hostmedic.facts.network import FirewallChain, FirewallFacts, FirewallRule
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "netfilter"
 
 
-def nft_ruleset(name: str) -> Ruleset:
+def probe(  # the FTP checks' probes, as packets
+    family: str, direction: str, dport: int | None, sport: int | None = None, ct_state="new"
+) -> Packet:
+    return Packet("tcp", family, dport, sport=sport, direction=direction, ct_state=ct_state)
+
+
+def ruleset(chains, sets, sources, notes, read_at) -> FirewallFacts:
+    return FirewallFacts(chains, sources, sets=sets, notes=notes, read_at=read_at)
+
+
+def nft_ruleset(name: str) -> FirewallFacts:
     chains, sets, skipped = parse_nft_json((FIXTURES / f"{name}.json").read_text())
-    return Ruleset(tuple(chains), tuple(sets), ("nft",), tuple(skipped), 1.0)
+    return ruleset(tuple(chains), tuple(sets), ("nft",), tuple(skipped), 1.0)
 
 
-def iptables_ruleset() -> Ruleset:
-    v4, variant = parse_iptables_save((FIXTURES / "iptables-save.txt").read_text())
-    v6, _ = parse_iptables_save((FIXTURES / "ip6tables-save.txt").read_text(), family="ip6")
+def iptables_ruleset() -> FirewallFacts:
+    v4, variant, _ = parse_iptables_save((FIXTURES / "iptables-save.txt").read_text())
+    v6, _, _ = parse_iptables_save((FIXTURES / "ip6tables-save.txt").read_text(), family="ip6")
     assert variant == "nf_tables"
-    return Ruleset(tuple(v4 + v6), (), ("iptables-save",), (), 1.0)
+    return ruleset(tuple(v4 + v6), (), ("iptables-save",), (), 1.0)
 
 
-def verdict(ruleset: Ruleset, port: int, family: str = "ip", state: str = "new") -> str:
-    return evaluate(ruleset, Probe(family, "in", port, ct_state=state)).verdict
+def verdict(ruleset: FirewallFacts, port: int, family: str = "ip", state: str = "new") -> str:
+    return evaluate(ruleset, probe(family, "in", port, ct_state=state)).verdict
 
 
 def test_nft_json_shapes_are_normalised():
@@ -77,7 +85,7 @@ def test_nft_verdicts(port, expected):
 
 
 def test_restricted_names_the_rule_that_accepts_some_sources():
-    reach = evaluate(nft_ruleset("basic"), Probe("ip", "in", 8080))
+    reach = evaluate(nft_ruleset("basic"), probe("ip", "in", 8080))
     assert reach.decided_by == "inet filter input: policy drop"
     assert reach.conditions == (
         "inet filter input: nfproto ip saddr 198.51.100.0/24 l4proto tcp dport 8080 accept",
@@ -89,13 +97,13 @@ def test_established_replies_pass_the_vmap():
 
 
 def test_outbound_probe_from_port_20():
-    reach = evaluate(nft_ruleset("basic"), Probe("ip", "out", None, sport=20))
+    reach = evaluate(nft_ruleset("basic"), probe("ip", "out", None, sport=20))
     assert reach.verdict == DROP and "sport 20 drop" in reach.decided_by
-    assert evaluate(nft_ruleset("basic"), Probe("ip", "out", None, sport=21)).verdict == ACCEPT
+    assert evaluate(nft_ruleset("basic"), probe("ip", "out", None, sport=21)).verdict == ACCEPT
 
 
 def test_port_spans_cost_one_evaluation_per_run():
-    spans = evaluate_ports(nft_ruleset("basic"), Probe("ip", "in", None), 29990, 30110)
+    spans = evaluate_ports(nft_ruleset("basic"), probe("ip", "in", None), 29990, 30110)
     assert [(s.first_port, s.last_port, s.reach.verdict) for s in spans] == [
         (29990, 29999, DROP),
         (30000, 30100, ACCEPT),
@@ -126,38 +134,38 @@ def test_iptables_nft_view_of_the_same_rules_is_unknown_where_xt_hides_them():
 
 
 def test_no_base_chain_means_accept():
-    assert verdict(Ruleset((), (), (), (), 0.0), 21) == ACCEPT
+    assert verdict(ruleset((), (), (), (), 0.0), 21) == ACCEPT
 
 
-def _chain(*rules: FwRule, policy: str = "accept", name: str = "input", hook: str | None = "input"):
-    return FwChain("nftables", "inet", "t", name, hook, 0, policy if hook else None, rules)
+def _chain(*rules: FirewallRule, policy="accept", name="input", hook: str | None = "input"):
+    return FirewallChain("nftables", "inet", "t", name, rules, hook, 0, policy if hook else None)
 
 
-def _rule(verdict: str, *matches: Match) -> FwRule:
-    return FwRule(matches, verdict, f"{verdict}", "handle 1")
+def _rule(verdict: str, *matches) -> FirewallRule:
+    return make_rule(list(matches), verdict, "handle 1", text=verdict)
 
 
 def test_an_unknown_condition_that_could_drop_makes_the_verdict_unknown():
-    rs = Ruleset((_chain(_rule("drop", Match(nf.OTHER, ("meta mark 0x1",)))),), (), (), (), 0.0)
-    reach = evaluate(rs, Probe("ip", "in", 21))
+    rs = ruleset((_chain(_rule("drop", match(nf.OTHER, ("meta mark 0x1",)))),), (), (), (), 0.0)
+    reach = evaluate(rs, probe("ip", "in", 21))
     assert reach.verdict == UNKNOWN and reach.conditions == ("inet t input: drop",)
 
 
 def test_a_jump_loop_is_unknown_not_a_hang():
     loop = _chain(_rule("jump:input"), name="input")
-    rs = Ruleset((loop,), (), (), (), 0.0)
-    assert evaluate(rs, Probe("ip", "in", 21)).verdict == UNKNOWN
+    rs = ruleset((loop,), (), (), (), 0.0)
+    assert evaluate(rs, probe("ip", "in", 21)).verdict == UNKNOWN
 
 
 def test_a_jump_to_a_missing_chain_is_unknown():
-    rs = Ruleset((_chain(_rule("jump:nowhere")),), (), (), (), 0.0)
-    assert evaluate(rs, Probe("ip", "in", 21)).verdict == UNKNOWN
+    rs = ruleset((_chain(_rule("jump:nowhere")),), (), (), (), 0.0)
+    assert evaluate(rs, probe("ip", "in", 21)).verdict == UNKNOWN
 
 
 def test_many_blocklist_rules_stay_cheap():
-    rules = [_rule("drop", Match(nf.SADDR, (f"203.0.113.{i % 250}",))) for i in range(3000)]
-    rs = Ruleset((_chain(*rules, policy="drop"),), (), (), (), 0.0)
-    assert evaluate(rs, Probe("ip", "in", 21)).verdict == DROP
+    rules = [_rule("drop", match(nf.SADDR, (f"203.0.113.{i % 250}",))) for i in range(3000)]
+    rs = ruleset((_chain(*rules, policy="drop"),), (), (), (), 0.0)
+    assert evaluate(rs, probe("ip", "in", 21)).verdict == DROP
 
 
 @pytest.mark.parametrize(
@@ -200,22 +208,20 @@ def test_garbage_expressions_become_unknown_conditions():
     chains, _, _ = parse_nft_json(json.dumps(doc))
     assert chains[0].rules[0].matches[0].field == nf.OTHER
     assert (
-        evaluate(Ruleset(tuple(chains), (), (), (), 0.0), Probe("ip", "in", 21)).verdict == UNKNOWN
+        evaluate(ruleset(tuple(chains), (), (), (), 0.0), probe("ip", "in", 21)).verdict == UNKNOWN
     )
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "-A INPUT -j ACCEPT",
-        "*filter\n-A\nCOMMIT",
-        "*filter\nbogus line\n",
-        '*filter\n-A X "unclosed\n',
-    ],
-)
+@pytest.mark.parametrize("text", ["-A INPUT -j ACCEPT", "*filter\nbogus line\n"])
 def test_hostile_iptables_save(text):
     with pytest.raises(ParseError):
         parse_iptables_save(text)
+
+
+def test_broken_rule_lines_are_counted_and_skipped():
+    text = '*filter\n:INPUT DROP [0:0]\n-A\n-A X "unclosed\n-A NOSUCH -j DROP\nCOMMIT\n'
+    chains, _, bad = parse_iptables_save(text)
+    assert bad == 3 and [c.rules for c in chains] == [()]
 
 
 @settings(max_examples=200, deadline=None)
