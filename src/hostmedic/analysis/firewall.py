@@ -21,6 +21,7 @@ evaluate is skipped the same way and also listed in :attr:`Decision.unknown`.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -95,6 +96,7 @@ class _Seen:
     rule: FirewallRule
     where: str
     unknown: bool
+    assumed: bool
 
 
 @dataclass
@@ -160,13 +162,13 @@ def _test(m: FirewallMatch, p: Packet, fw: FirewallFacts, chain: FirewallChain) 
     """One condition against the packet: True/False, or conditional/unknown."""
     negate = m.op == "!="
     hit: bool | None
-    if m.field == nf.L4PROTO:
-        hit = _proto(p.l4proto) in {_proto(v) for v in m.values}
+    if m.field == nf.L4PROTO:  # p is normalized (see evaluate): l4proto, family
+        hit = any(_proto(v) == p.l4proto for v in m.values)
     elif m.field == nf.NFPROTO:
-        hit = _family(p.family) in {_family(v) for v in m.values}
+        hit = any(_family(v) == p.family for v in m.values)
     elif m.field in (nf.DPORT, nf.SPORT):
         port = p.dport if m.field == nf.DPORT else p.sport
-        if _proto(p.l4proto) not in _PORT_PROTOS:
+        if p.l4proto not in _PORT_PROTOS:
             hit = False  # an ICMP packet has no ports
         elif port is None:
             return _Cond(assumed=negate, unknown=False)
@@ -178,7 +180,7 @@ def _test(m: FirewallMatch, p: Packet, fw: FirewallFacts, chain: FirewallChain) 
     elif m.field == nf.CT_STATE:
         hit = p.ct_state in {s for v in m.values for s in v.split(",")}
     elif m.field == nf.SYN:
-        hit = _proto(p.l4proto) == "tcp" and p.ct_state == "new"
+        hit = p.l4proto == "tcp" and p.ct_state == "new"
     elif m.field in (nf.LOCAL, nf.UNICAST, nf.UNDER_LIMIT):
         hit = True  # the packet is to this host, unicast, not a flood
     elif m.field in (nf.IIF, nf.OIF):
@@ -222,7 +224,7 @@ def _vmap_verdict(rule: FirewallRule, p: Packet) -> str | None:
     if rule.vmap_field == nf.CT_STATE:
         return next((v for k, v in rule.vmap if k == p.ct_state), None)
     if rule.vmap_field == nf.L4PROTO:
-        return next((v for k, v in rule.vmap if _proto(k) == _proto(p.l4proto)), None)
+        return next((v for k, v in rule.vmap if _proto(k) == p.l4proto), None)
     if rule.vmap_field in (nf.DPORT, nf.SPORT):
         port = p.dport if rule.vmap_field == nf.DPORT else p.sport
         if port is None:
@@ -259,11 +261,12 @@ class _Walker:
 
     def _chain(self, chain: FirewallChain, depth: int) -> _Walk:
         """accept/drop/reject/return/end/"?" for one chain."""
+        where = chain.where
         for index, rule in enumerate(chain.rules):
-            key = (chain.source, chain.where, index)
+            key = (chain.source, where, index)
             applies = _applies(rule, self.packet, self.fw, chain)
             if isinstance(applies, _Cond):
-                self.seen.append(_Seen(key, rule, chain.where, applies.unknown))
+                self.seen.append(_Seen(key, rule, where, applies.unknown, applies.assumed))
                 applies = applies.assumed != (key == self.flip)
             if not applies:
                 continue
@@ -284,16 +287,26 @@ class _Walker:
             if verdict == "continue":
                 continue
             if verdict in (ACCEPT, DROP, REJECT, "return"):
-                return _Walk(verdict, rule.text, chain, f"{chain.where}: {rule.text}")
+                return _Walk(verdict, rule.text, chain, f"{where}: {rule.text}")
             if key not in self.skip:  # "?", "unknown": what it does cannot be told
-                return _Walk("?", rule.text, chain, f"{chain.where}: {rule.text}", key)
+                return _Walk("?", rule.text, chain, f"{where}: {rule.text}", key)
         return _Walk("end")
+
+
+def _same_end(seen: _Seen, verdict: str) -> bool:
+    """Taking a rule the walk passed over cannot change the outcome when its own verdict
+    ends the packet the same way (a drop rule when it is dropped anyway): no walk needed."""
+    if seen.assumed:
+        return False  # flipping means *not* taking it: anything may follow
+    if seen.rule.verdict in (DROP, REJECT):
+        return verdict != ACCEPT
+    return seen.rule.verdict == ACCEPT and verdict == ACCEPT
 
 
 def base_chains(fw: FirewallFacts, packet: Packet) -> list[FirewallChain]:
     """The base chains a packet crosses, in the order the kernel runs them."""
     hooks = _HOOKS[packet.direction]
-    family = _family(packet.family)
+    family = _family(packet.family)  # also called with packets not normalized
     chains = [c for c in fw.chains if c.hook in hooks and c.family in (family, "inet")]
     return sorted(chains, key=lambda c: (hooks.index(c.hook or ""), c.priority or 0))
 
@@ -301,6 +314,9 @@ def base_chains(fw: FirewallFacts, packet: Packet) -> list[FirewallChain]:
 def evaluate(firewall: FirewallFacts, packet: Packet) -> Decision:
     """The fate of ``packet`` through every base chain of its hooks (see module doc)."""
     index = {(c.source, c.family, c.table, c.name): c for c in firewall.chains}
+    packet = dataclasses.replace(
+        packet, l4proto=_proto(packet.l4proto), family=_family(packet.family)
+    )
     skip: set[_Key] = set()
     unknown: dict[str, str] = {}  # "where: text" -> text
     main = _Walker(firewall, index, packet, None, skip).run()
@@ -313,6 +329,8 @@ def evaluate(firewall: FirewallFacts, packet: Packet) -> Decision:
     maybe: dict[str, str] = {}
     seen = list({s.key: s for s in main.seen}.values())[:_MAX_ALTERNATIVES]
     for s in seen:
+        if _same_end(s, main.verdict):
+            continue
         other = _Walker(firewall, index, packet, s.key, skip).run()
         if (other.verdict == ACCEPT) == (main.verdict == ACCEPT) and other.verdict != "?":
             continue
