@@ -247,3 +247,30 @@ def test_backend_from_version_text():
     assert iptables_backend("iptables v1.8.9 (legacy)") == "legacy"
     assert iptables_backend("iptables v1.6.1") == "legacy"
     assert iptables_backend("nonsense") is None
+
+
+def test_legacy_tables_next_to_iptables_nft_are_a_path_of_their_own():
+    facts = combine(
+        '{"nftables": []}',
+        {
+            "iptables": text("iptables_nft_save.txt"),
+            "iptables-legacy": text("iptables_legacy_save.txt"),
+        },
+    )
+    assert facts.iptables_backend == "nf_tables"  # from the dump's header
+    assert {c.source for c in facts.chains} == {"iptables", "iptables-legacy"}
+    # port 22 is accepted by the iptables-nft rules, 8000 dropped by the legacy ones
+    assert evaluate(facts, tcp_to(22)).verdict == "accept"
+    assert evaluate(facts, tcp_to(8000)).verdict == "drop"
+
+
+def test_outbound_packets_cross_the_output_chains():
+    rule = FirewallRule(
+        (FirewallMatch("l4proto", "==", ("tcp",)), FirewallMatch("sport", "==", ("20",))),
+        "reject",
+        "tcp sport 20 reject",
+    )
+    out = FirewallChain("nftables", "inet", "t", "out", (rule,), "output", 0, "accept")
+    fw = FirewallFacts((out,), ())
+    assert evaluate(fw, Packet("tcp", sport=20, direction="out")).verdict == "reject"
+    assert evaluate(fw, Packet("tcp", dport=20)).verdict == "accept"  # inbound: not crossed

@@ -228,4 +228,7 @@ def test_broken_rule_lines_are_counted_and_skipped():
 @given(st.text(max_size=300))
 def test_iptables_save_never_crashes_on_junk_rules(junk):
     with contextlib.suppress(ParseError):
-        parse_iptables_save("*filter\n:INPUT DROP [0:0]\n-A INPUT " + junk.replace("\n", " "))
+        text = "*filter\n:INPUT DROP [0:0]\n:X - [0:0]\n-A INPUT " + junk.replace("\n", " ")
+        chains, _, _ = parse_iptables_save(text)
+        fw = ruleset(tuple(chains), (), (), (), 0.0)
+        assert evaluate(fw, probe("ip", "in", 21)).verdict in (ACCEPT, DROP, RESTRICTED, UNKNOWN)
