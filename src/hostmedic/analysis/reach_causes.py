@@ -1,0 +1,465 @@
+"""Evidence for and against each cause of the fixed vocabulary.
+
+Once the walk has reached a node, its candidate causes are ranked here. Every cause has
+one scoring function that reads the merged :class:`Observations` and returns
+:class:`Reason` items: positive weight = evidence for, negative = evidence against. The
+weights encode how decisive an observation is under the seed's factor tables (a block
+page names its cause outright; a silent drop is only mildly more typical of a security
+group than of a host firewall). Causes that look identical from outside get the same
+outside score, so the tie is visible and broken only by inside or console evidence. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hostmedic.analysis.reach_observations import (
+    PAGE_DDOS,
+    PAGE_GREEN_NET,
+    PAGE_ICP,
+    PAGE_WAF,
+    REFUSED,
+    TIMEOUT,
+    Observations,
+    Vantage,
+)
+from hostmedic.analysis.reach_signals import (
+    ads_injected,
+    failing_ports,
+    inside_access_ok,
+    inside_page_ok,
+    listener_reaches_clients,
+    target_blocks_client,
+)
+from hostmedic.analysis.reach_symptoms import (
+    Reason,
+    Symptoms,
+    dns_mismatch,
+    icmp_path,
+    loss_onset,
+    peers_of,
+    symptoms_of,
+    why,
+)
+
+CONSOLE_WEIGHT = 8.0  # a person read the answer off the console: decisive
+
+
+@dataclass
+class Context:
+    """Derived once per verdict: the symptoms of each vantage and shared judgements."""
+
+    obs: Observations
+    mine: Symptoms = field(init=False)
+    peers: list[tuple[Vantage, Symptoms]] = field(init=False)
+    cross: list[tuple[Vantage, Symptoms]] = field(init=False)  # vantages of the other kind
+
+    def __post_init__(self) -> None:
+        self.mine = symptoms_of(self.obs.primary)
+        peers = peers_of(self.obs)
+        self.peers = [(v, symptoms_of(v)) for v in peers]
+        self.cross = [
+            (v, symptoms_of(v)) for v in self.obs.others if v not in peers and v.role != "target"
+        ]
+
+    @property
+    def others_work(self) -> bool:
+        """Another vantage passes a check this one fails."""
+        mine = self.mine.failing_checks()
+        return any(mine & s.passing_checks() for _, s in self.peers)
+
+    @property
+    def all_fail(self) -> bool:
+        return bool(self.peers) and all(s.any for _, s in self.peers) and not self.others_work
+
+    @property
+    def everything_fails_everywhere(self) -> bool:
+        return self.mine.everything_fails and all(s.everything_fails for _, s in self.peers)
+
+    def controls(self) -> list[Symptoms]:
+        gateway = self.obs.target_gateway
+        return [symptoms_of(v) for v in self.obs.controls if v.target != gateway]
+
+    def port_states(self) -> set[str]:
+        return {p.state for p in self.mine.failing_ports}
+
+    def fingerprints(self) -> set[str]:
+        return {f for h in self.mine.block_pages for f in h.fingerprints}
+
+    def firewall_blocks(self) -> list[str]:
+        """What the target's own firewall blocks among the failing tests."""
+        inside = self.obs.target_inside
+        fw = inside.firewall if inside else None
+        if fw is None or not fw.read:
+            return []
+        hits = [f"tcp/{p}" for p in failing_ports(self.obs) if p in fw.blocked_ports]
+        if fw.drops_icmp and self.mine.ping in ("dead", "loss"):
+            hits.append("icmp")
+        if fw.drops_all_inbound:
+            hits.append("*")
+        hits += list(fw.blocked_sources) + list(fw.denied_services)
+        return hits
+
+    def firewall_read(self) -> bool:
+        inside = self.obs.target_inside
+        return bool(inside and inside.firewall and inside.firewall.read)
+
+    def service_listens(self) -> bool:
+        inside = self.obs.target_inside
+        ports = failing_ports(self.obs)
+        if inside is None or not ports:
+            return inside is not None
+        return all(listener_reaches_clients(inside, p) for p in ports)
+
+
+Scorer = Callable[[Context], list[Reason]]
+
+
+def _console(ctx: Context, key: str, value_for: str, value_against: tuple[str, ...]) -> list[Reason]:
+    answer = ctx.obs.console.get(key)
+    if answer == value_for:
+        return [why("console", CONSOLE_WEIGHT, key=key, value=answer)]
+    if answer in value_against:
+        return [why("console", -CONSOLE_WEIGHT, key=key, value=answer)]
+    return []
+
+
+def _none(ctx: Context) -> list[Reason]:
+    return [why("no_symptom", 10)]
+
+
+def _service_down(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    inside = ctx.obs.target_inside
+    ports = failing_ports(ctx.obs)
+    if not ports:
+        out.append(why("no_port_fails", -3))
+    refused = all(p.state == REFUSED for p in ctx.mine.failing_ports)
+    if ctx.mine.failing_ports and refused and all(
+        not s.open_ports for _, s in ctx.peers
+    ):
+        out.append(why("refused_everywhere", 2))
+    if ctx.mine.failing_ports and TIMEOUT in ctx.port_states():
+        out.append(why("port_timeout", -1))
+    if any(set(ports) & {p.port for p in s.open_ports} for _, s in ctx.peers):
+        out.append(why("port_open_elsewhere", -4))
+    if inside is not None:
+        for port in ports:
+            reach = listener_reaches_clients(inside, port)
+            bound = ",".join(sorted({lst.address for lst in inside.listeners if lst.port == port}))
+            if reach is False:
+                key = "listener_loopback_only" if bound else "no_listener"
+                out.append(why(key, 4, port=port, bound=bound))
+            elif inside.loopback.get(port) is False:
+                out.append(why("inside_connect_fails", 3, port=port))
+            elif reach:
+                out.append(why("inside_connect_works", -4, port=port, bound=bound))
+    page = inside_page_ok(ctx.obs)
+    if page.value is False:
+        out.append(why("inside_page_bad_weak", 1))
+    return out
+
+
+def _target_host_internal(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    blocks = ctx.firewall_blocks()
+    if blocks:
+        out.append(why("host_firewall_blocks", 5, what=", ".join(blocks)))
+    elif ctx.firewall_read():
+        out.append(why("host_firewall_clean", -3))
+    page = inside_page_ok(ctx.obs)
+    if page.value is False and (ctx.mine.injected or ctx.mine.offsite_redirects):
+        out.append(why("inside_page_same", 4))
+    if ctx.mine.ping == "loss" and ctx.all_fail and not _saturated(ctx):
+        out.append(why("loss_everywhere", 1))
+    return out
+
+
+def _saturated(ctx: Context) -> bool:
+    return bool(ctx.obs.load and ctx.obs.load.saturated)
+
+
+def _target_security_group(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "security_group", "blocks", ("allows",))
+    if ctx.mine.failing_ports and ctx.port_states() <= {TIMEOUT}:
+        out.append(why("silent_drop", 1))
+    if REFUSED in ctx.port_states():
+        out.append(why("port_refused", -2))
+    if ctx.firewall_blocks():
+        out.append(why("host_firewall_blocks", -3, what=", ".join(ctx.firewall_blocks())))
+    elif ctx.firewall_read() and ctx.service_listens() and inside_access_ok(ctx.obs).value:
+        out.append(why("inside_clean", 3))
+    if _app_denial(ctx):
+        out.append(why("app_answers", -3))
+    if _public_cut_private_fine(ctx):
+        out.append(why("private_path_works", -1))
+    return out
+
+
+def _app_denial(ctx: Context) -> bool:
+    return any(h.status in (401, 403) and not h.fingerprints for h in ctx.mine.failing_http)
+
+
+def _public_cut_private_fine(ctx: Context) -> bool:
+    """Every public vantage finds the target dead while a server in its VPC reaches it."""
+    if ctx.obs.access != "public" or not ctx.everything_fails_everywhere:
+        return False
+    return any(v.role == "peer" and not s.everything_fails for v, s in ctx.cross)
+
+
+def _ddos_waf(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    pages = ctx.fingerprints() & {PAGE_WAF, PAGE_DDOS}
+    if pages:
+        out.append(why("block_page_seen", 8, page=",".join(sorted(pages))))
+    if _public_cut_private_fine(ctx):
+        out.append(why("private_path_works", 4))
+    elif ctx.everything_fails_everywhere:
+        out.append(why("cut_off_everywhere", 1))
+    if ctx.obs.load and ctx.obs.load.inbound_flood:
+        out.append(why("inbound_flood", 3, excerpt=ctx.obs.load.excerpt))
+    if not pages and (ctx.mine.open_ports or ctx.mine.ping == "ok"):
+        out.append(why("no_block_page", -3))
+    return out
+
+
+def _page_cause(page: str) -> Scorer:
+    def score(ctx: Context) -> list[Reason]:
+        if page in ctx.fingerprints():
+            return [why("block_page_seen", 8, page=page)]
+        return [why("no_block_page", -3)]
+
+    return score
+
+
+def _local_dns_hijack(ctx: Context) -> list[Reason]:
+    hijack = dns_mismatch(ctx.obs.primary, ctx.obs.target)
+    if hijack is not None:
+        answers = "; ".join(f"{r}={','.join(a) or '-'}" for r, a in hijack.answers.items())
+        return [why("dns_differs", 6, name=hijack.name, answers=answers)]
+    asked = [d for d in (ctx.obs.primary.dns if ctx.obs.primary else ()) if len(d.answers) > 1]
+    if asked:
+        return [why("dns_agrees", -4, name=asked[0].name)]
+    return []
+
+
+def _isp_policy(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    hijack = dns_mismatch(ctx.obs.primary, ctx.obs.target)
+    if ctx.mine.injected or _foreign_scripts(ctx):
+        out.append(why("injected_dns_clean", 3) if hijack is None else why("dns_differs_weak", -2))
+    if ctx.mine.ping == "ok" and ctx.mine.failing_ports + ctx.mine.failing_http:
+        blocked = target_blocks_client(ctx.obs)
+        if blocked.value is False:
+            out.append(why("blocked_on_the_way", 5))
+    if _domain_fails_ip_works(ctx):
+        out.append(why("domain_fails_ip_works", 5))
+    if ctx.others_work:
+        out.append(why("only_this_network", 1))
+    if ctx.all_fail:
+        out.append(why("all_networks_fail", -4))
+    if any(s.any for s in ctx.controls()):
+        out.append(why("controls_fail", -2))
+    return out
+
+
+def _foreign_scripts(ctx: Context) -> bool:
+    return bool(ctx.obs.primary and ctx.obs.primary.http and ads_injected(ctx.obs).value)
+
+
+def _domain_fails_ip_works(ctx: Context) -> bool:
+    """The seed's "域名无法访问但 IP 访问正常", without a notice page explaining it."""
+    v = ctx.obs.primary
+    if v is None or ctx.fingerprints():
+        return False
+    by_name_fails = any(not h.ok and not h.by_address for h in v.http)
+    by_ip_works = any(h.ok and h.by_address for h in v.http)
+    return by_name_fails and by_ip_works
+
+
+def _client_local_network(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    controls = ctx.controls()
+    if any(s.any for s in controls):
+        out.append(why("controls_fail", 6))
+    elif controls:
+        out.append(why("controls_work", -4))
+    path = icmp_path(ctx.obs.primary)
+    if path is not None and path.hops:
+        first = path.hops[0]
+        if first.address is None or first.loss_pct > 0:
+            out.append(why("first_hop_bad", 4, loss=round(first.loss_pct)))
+        else:
+            out.append(why("first_hop_fine", -2, address=first.address))
+    if ctx.all_fail:
+        out.append(why("all_networks_fail", -4))
+    return out
+
+
+def _cloud_shield_source_blocked(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "shield_blocks_source", "yes", ("no",))
+    if ctx.mine.everything_fails and ctx.others_work:
+        out.append(why("cut_off_here_only", 3))
+    if ctx.mine.ping == "loss":
+        out.append(why("loss_not_cut", -3))
+    if ctx.mine.open_ports:
+        out.append(why("some_port_works", -4))
+    if any(s.any for s in ctx.controls()):
+        out.append(why("controls_fail", -3))
+    path = icmp_path(ctx.obs.primary)
+    if path is not None and path.hops and path.hops[0].address is None:
+        out.append(why("first_hop_bad", -2, loss=100))
+    return out
+
+
+def _cut_off(ctx: Context) -> list[Reason]:
+    """Shared by the two "the instance is gone" causes (arrears, shield shutdown)."""
+    out: list[Reason] = []
+    if ctx.everything_fails_everywhere:
+        out.append(why("cut_off_everywhere", 3))
+    if ctx.mine.open_ports or any(s.open_ports for _, s in ctx.peers + ctx.cross):
+        out.append(why("some_port_works", -5))
+    return out
+
+
+def _zombie_shutdown(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "instance_state", "locked", ("running", "stopped_arrears"))
+    out += _cut_off(ctx)
+    if ctx.obs.load and ctx.obs.load.outbound_flood:
+        out.append(why("outbound_flood", 4, excerpt=ctx.obs.load.excerpt))
+    return out
+
+
+def _arrears(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "instance_state", "stopped_arrears", ("running", "locked"))
+    out += _cut_off(ctx)
+    if ctx.obs.target_inside is None:
+        out.append(why("no_inside_evidence", 0.5))
+    else:
+        out.append(why("instance_runs", -6, host=ctx.obs.target_inside.host))
+    return out
+
+
+def _bandwidth(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    load = ctx.obs.load
+    if load is not None and load.saturated:
+        out.append(why("saturated", 6, share=round(load.peak_share_pct or 0), excerpt=load.excerpt))
+    elif load is not None and load.saturated is False:
+        out.append(why("not_saturated", -4, share=round(load.peak_share_pct or 0)))
+    if ctx.mine.ping == "loss" and ctx.all_fail:
+        out.append(why("loss_everywhere", 2))
+    elif ctx.mine.ping == "loss" and ctx.others_work:
+        out.append(why("loss_here_only", -2))
+    if ctx.mine.ping != "loss":
+        out.append(why("no_loss", -3))
+    return out
+
+
+def _path_loss(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    if ctx.mine.ping == "loss":
+        out.append(why("ping_loss", 2))
+    else:
+        out.append(why("no_loss", -2))
+    path = icmp_path(ctx.obs.primary)
+    onset = loss_onset(path) if path else None
+    if onset is not None and onset > 1:
+        out.append(why("loss_from_hop", 4, ttl=onset))
+    elif onset == 1:
+        out.append(why("loss_from_first_hop", -2))
+    if _saturated(ctx):
+        out.append(why("saturated_instead", -2))
+    return out
+
+
+def _lb_whitelist(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "lb_whitelist", "excludes_client", ("none", "includes_client"))
+    inside = ctx.obs.target_inside
+    if inside is not None and ctx.obs.primary is not None:
+        probed = set(ctx.obs.primary.addresses) or {ctx.obs.target}
+        if probed & set(inside.addresses):
+            out.append(why("probed_address_is_host", -3, address=", ".join(sorted(probed))))
+        else:
+            out.append(why("probed_address_elsewhere", 3, address=", ".join(sorted(probed))))
+    if ctx.mine.some_ports_fail:
+        out.append(why("some_ports_fail", 1))
+    if ctx.others_work and ctx.mine.failing_ports:
+        out.append(why("only_this_network", 1))
+    if REFUSED in ctx.port_states():
+        out.append(why("port_refused", -2))
+    return out
+
+
+def _app_source_acl(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    if _app_denial(ctx):
+        out.append(why("app_denies", 5, status=ctx.mine.failing_http[0].status))
+    inside = ctx.obs.target_inside
+    denied = inside.firewall.denied_services if inside and inside.firewall else ()
+    if denied:
+        out.append(why("denied_entries", 3, entries="; ".join(denied)))
+    if ctx.mine.failing_ports and not denied:
+        out.append(why("tcp_fails_not_app", -2))
+    return out
+
+
+def _source_security_group(ctx: Context) -> list[Reason]:
+    out = _console(ctx, "source_security_group", "blocks", ("allows",))
+    controls = ctx.controls()
+    if any(s.any for s in controls):
+        out.append(why("source_controls_fail", 3))
+    elif controls:
+        out.append(why("source_controls_work", -3))
+    fw = ctx.obs.source_inside.firewall if ctx.obs.source_inside else None
+    if fw is not None and fw.read:
+        if fw.drops_output:
+            out.append(why("source_firewall_blocks", -3))
+        else:
+            out.append(why("source_firewall_clean", 2))
+    if ctx.all_fail:
+        out.append(why("all_sources_fail", -3))
+    return out
+
+
+def _source_host_internal(ctx: Context) -> list[Reason]:
+    out: list[Reason] = []
+    fw = ctx.obs.source_inside.firewall if ctx.obs.source_inside else None
+    if fw is not None and fw.read:
+        if fw.drops_output:
+            out.append(why("source_firewall_blocks", 5))
+        else:
+            out.append(why("source_firewall_clean", -3))
+    v = ctx.obs.primary
+    if v is not None and v.ping is not None and v.ping.local_block:
+        out.append(why("local_block", 5))
+    path = icmp_path(v)
+    if path is not None and path.hops and path.hops[0].address is None:
+        out.append(why("first_hop_bad", 3, loss=100))
+    if ctx.all_fail:
+        out.append(why("all_sources_fail", -3))
+    return out
+
+
+SCORERS: dict[str, Scorer] = {
+    "none": _none,
+    "service_down": _service_down,
+    "target_host_internal": _target_host_internal,
+    "target_security_group": _target_security_group,
+    "ddos_waf_interception": _ddos_waf,
+    "green_net_block": _page_cause(PAGE_GREEN_NET),
+    "icp_filing": _page_cause(PAGE_ICP),
+    "local_dns_hijack": _local_dns_hijack,
+    "isp_policy": _isp_policy,
+    "client_local_network": _client_local_network,
+    "cloud_shield_source_blocked": _cloud_shield_source_blocked,
+    "cloud_shield_zombie_shutdown": _zombie_shutdown,
+    "target_arrears_stopped": _arrears,
+    "bandwidth_saturated": _bandwidth,
+    "path_loss": _path_loss,
+    "lb_whitelist": _lb_whitelist,
+    "app_source_acl": _app_source_acl,
+    "source_security_group": _source_security_group,
+    "source_host_internal": _source_host_internal,
+}
