@@ -19,6 +19,7 @@ from hostmedic.collectors.packages import package_database_present, package_owne
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
+from hostmedic.facts.network import NetworkFacts
 from hostmedic.settings import Settings
 
 Progress = Callable[[float], None]
@@ -151,7 +152,7 @@ SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
 CATEGORIES = tuple(SOURCES)
 
 
-FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts}
+FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts, "network": NetworkFacts}
 
 
 def save_facts(path: str, facts: dict[str, Any]) -> None:
