@@ -81,6 +81,23 @@ class Context:
         gateway = self.obs.target_gateway
         return [symptoms_of(v) for v in self.obs.controls if v.target != gateway]
 
+    @property
+    def name(self) -> str:
+        return self.obs.primary.name if self.obs.primary else "?"
+
+    @property
+    def loss(self) -> int:
+        ping = self.obs.primary.ping if self.obs.primary else None
+        return round(ping.loss_pct) if ping else 0
+
+    def ports_text(self) -> str:
+        """``3306/timeout, 22/refused``: the failing ports of this vantage."""
+        return ", ".join(f"{p.port}/{p.state}" for p in self.mine.failing_ports) or "-"
+
+    def control_names(self) -> str:
+        gateway = self.obs.target_gateway
+        return ", ".join(v.target for v in self.obs.controls if v.target != gateway) or "-"
+
     def port_states(self) -> set[str]:
         return {p.state for p in self.mine.failing_ports}
 
@@ -116,12 +133,14 @@ class Context:
 Scorer = Callable[[Context], list[Reason]]
 
 
-def _console(ctx: Context, key: str, value_for: str, value_against: tuple[str, ...]) -> list[Reason]:
+def _console(
+    ctx: Context, key: str, value_for: str, value_against: tuple[str, ...]
+) -> list[Reason]:
     answer = ctx.obs.console.get(key)
     if answer == value_for:
-        return [why("console", CONSOLE_WEIGHT, key=key, value=answer)]
+        return [why("console", CONSOLE_WEIGHT, question=key, value=answer)]
     if answer in value_against:
-        return [why("console", -CONSOLE_WEIGHT, key=key, value=answer)]
+        return [why("console", -CONSOLE_WEIGHT, question=key, value=answer)]
     return []
 
 
@@ -136,12 +155,10 @@ def _service_down(ctx: Context) -> list[Reason]:
     if not ports:
         out.append(why("no_port_fails", -3))
     refused = all(p.state == REFUSED for p in ctx.mine.failing_ports)
-    if ctx.mine.failing_ports and refused and all(
-        not s.open_ports for _, s in ctx.peers
-    ):
-        out.append(why("refused_everywhere", 2))
+    if ctx.mine.failing_ports and refused and all(not s.open_ports for _, s in ctx.peers):
+        out.append(why("refused_everywhere", 2, ports=ctx.ports_text()))
     if ctx.mine.failing_ports and TIMEOUT in ctx.port_states():
-        out.append(why("port_timeout", -1))
+        out.append(why("port_timeout", -1, ports=ctx.ports_text()))
     if any(set(ports) & {p.port for p in s.open_ports} for _, s in ctx.peers):
         out.append(why("port_open_elsewhere", -4))
     if inside is not None:
@@ -183,9 +200,9 @@ def _saturated(ctx: Context) -> bool:
 def _target_security_group(ctx: Context) -> list[Reason]:
     out = _console(ctx, "security_group", "blocks", ("allows",))
     if ctx.mine.failing_ports and ctx.port_states() <= {TIMEOUT}:
-        out.append(why("silent_drop", 1))
+        out.append(why("silent_drop", 1, ports=ctx.ports_text()))
     if REFUSED in ctx.port_states():
-        out.append(why("port_refused", -2))
+        out.append(why("port_refused", -2, ports=ctx.ports_text()))
     if ctx.firewall_blocks():
         out.append(why("host_firewall_blocks", -3, what=", ".join(ctx.firewall_blocks())))
     elif ctx.firewall_read() and ctx.service_listens() and inside_access_ok(ctx.obs).value:
@@ -260,7 +277,7 @@ def _isp_policy(ctx: Context) -> list[Reason]:
     if ctx.all_fail:
         out.append(why("all_networks_fail", -4))
     if any(s.any for s in ctx.controls()):
-        out.append(why("controls_fail", -2))
+        out.append(why("controls_fail", -2, targets=ctx.control_names()))
     return out
 
 
@@ -282,9 +299,9 @@ def _client_local_network(ctx: Context) -> list[Reason]:
     out: list[Reason] = []
     controls = ctx.controls()
     if any(s.any for s in controls):
-        out.append(why("controls_fail", 6))
+        out.append(why("controls_fail", 6, targets=ctx.control_names()))
     elif controls:
-        out.append(why("controls_work", -4))
+        out.append(why("controls_work", -4, targets=ctx.control_names()))
     path = icmp_path(ctx.obs.primary)
     if path is not None and path.hops:
         first = path.hops[0]
@@ -300,13 +317,13 @@ def _client_local_network(ctx: Context) -> list[Reason]:
 def _cloud_shield_source_blocked(ctx: Context) -> list[Reason]:
     out = _console(ctx, "shield_blocks_source", "yes", ("no",))
     if ctx.mine.everything_fails and ctx.others_work:
-        out.append(why("cut_off_here_only", 3))
+        out.append(why("cut_off_here_only", 3, vantage=ctx.name))
     if ctx.mine.ping == "loss":
         out.append(why("loss_not_cut", -3))
     if ctx.mine.open_ports:
         out.append(why("some_port_works", -4))
     if any(s.any for s in ctx.controls()):
-        out.append(why("controls_fail", -3))
+        out.append(why("controls_fail", -3, targets=ctx.control_names()))
     path = icmp_path(ctx.obs.primary)
     if path is not None and path.hops and path.hops[0].address is None:
         out.append(why("first_hop_bad", -2, loss=100))
@@ -360,7 +377,7 @@ def _bandwidth(ctx: Context) -> list[Reason]:
 def _path_loss(ctx: Context) -> list[Reason]:
     out: list[Reason] = []
     if ctx.mine.ping == "loss":
-        out.append(why("ping_loss", 2))
+        out.append(why("ping_loss", 2, loss=ctx.loss))
     else:
         out.append(why("no_loss", -2))
     path = icmp_path(ctx.obs.primary)
@@ -384,11 +401,11 @@ def _lb_whitelist(ctx: Context) -> list[Reason]:
         else:
             out.append(why("probed_address_elsewhere", 3, address=", ".join(sorted(probed))))
     if ctx.mine.some_ports_fail:
-        out.append(why("some_ports_fail", 1))
+        out.append(why("some_ports_fail", 1, ports=ctx.ports_text()))
     if ctx.others_work and ctx.mine.failing_ports:
         out.append(why("only_this_network", 1))
     if REFUSED in ctx.port_states():
-        out.append(why("port_refused", -2))
+        out.append(why("port_refused", -2, ports=ctx.ports_text()))
     return out
 
 
@@ -409,9 +426,9 @@ def _source_security_group(ctx: Context) -> list[Reason]:
     out = _console(ctx, "source_security_group", "blocks", ("allows",))
     controls = ctx.controls()
     if any(s.any for s in controls):
-        out.append(why("source_controls_fail", 3))
+        out.append(why("source_controls_fail", 3, targets=ctx.control_names()))
     elif controls:
-        out.append(why("source_controls_work", -3))
+        out.append(why("source_controls_work", -3, targets=ctx.control_names()))
     fw = ctx.obs.source_inside.firewall if ctx.obs.source_inside else None
     if fw is not None and fw.read:
         if fw.drops_output:

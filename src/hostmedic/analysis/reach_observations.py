@@ -83,7 +83,7 @@ class Http:
     redirect_hosts: tuple[str, ...] = ()  # hosts the redirect chain visited, in order
     fingerprints: tuple[str, ...] = ()
     body_sha256: str | None = None
-    script_hosts: tuple[str, ...] = ()  # hosts of <script src> in the body (ad injection)
+    scripts: tuple[str, ...] = ()  # external script URLs, "inline:<digest>" (ad injection)
     by_address: bool = False  # the URL named an IP address, not a domain
 
     @property
@@ -168,8 +168,6 @@ class Inside:
     own_address: dict[int, bool] = field(default_factory=dict)  # port → connect to own addr ok
     firewall: Firewall | None = None
     gateway: str | None = None
-    gateway_ping: Ping | None = None
-    pages: tuple[Http, ...] = ()  # the site fetched from inside (127.0.0.1 / own address)
     read_at: float = 0.0
 
 
@@ -192,7 +190,8 @@ class Observations:
     ``primary`` is the vantage the operator asks about (this client, or the source server
     for private access); ``others`` probed the same target from elsewhere; ``controls``
     are the primary vantage's probes of *other* addresses (another site, its gateway, the
-    target's gateway) that tell a local problem from a target problem.
+    target's gateway) that tell a local problem from a target problem; ``from_target``
+    are probes run on the target itself (the 127.0.0.1 page, pings of gateways).
     """
 
     target: str
@@ -204,4 +203,6 @@ class Observations:
     source_inside: Inside | None = None
     load: Load | None = None
     console: dict[str, str] = field(default_factory=dict)
-    target_gateway: str | None = None  # from the target's inside evidence, or given
+    target_gateway: str | None = None  # from the target's inside evidence
+    source_gateway: str | None = None  # from the source's inside evidence or its first hop
+    from_target: tuple[Vantage, ...] = ()  # probes run on the target (its page, its pings)

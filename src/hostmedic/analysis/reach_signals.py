@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from hostmedic.analysis.reach_observations import Http, Inside, Observations, Vantage
 from hostmedic.analysis.reach_symptoms import (
     Reason,
     dns_mismatch,
-    host_of,
     icmp_path,
     peers_of,
     routers_before_target,
@@ -117,7 +117,9 @@ def inside_access_ok(obs: Observations) -> Answer:
             ok = False
         elif reach is False:
             reasons.append(
-                why("listener_loopback_only" if bound else "no_listener", -1, port=port, bound=bound)
+                why(
+                    "listener_loopback_only" if bound else "no_listener", -1, port=port, bound=bound
+                )
             )
             ok = False
         elif own is False:
@@ -132,8 +134,8 @@ def inside_access_ok(obs: Observations) -> Answer:
 
 
 def _reference_pages(obs: Observations) -> list[Http]:
-    pages = list(obs.target_inside.pages) if obs.target_inside else []
-    return pages
+    """The site as fetched on the target itself (the seed's 127.0.0.1 comparison)."""
+    return [h for v in obs.from_target for h in v.http]
 
 
 def inside_page_ok(obs: Observations) -> Answer:
@@ -141,8 +143,6 @@ def inside_page_ok(obs: Observations) -> Answer:
     (no error, no ads, no redirect away, no block page)?"""
     pages = _reference_pages(obs)
     if not pages:
-        if obs.target_inside is None or not (obs.primary and obs.primary.http):
-            return Answer(None, (), test("inside_page", command=_inside_page_command(obs)))
         return Answer(None, (), test("inside_page", command=_inside_page_command(obs)))
     s = symptoms_of(Vantage("inside", "target", obs.target, http=tuple(pages)))
     bad = s.failing_http + s.injected + s.offsite_redirects
@@ -152,11 +152,12 @@ def inside_page_ok(obs: Observations) -> Answer:
 
 
 def _inside_page_command(obs: Observations) -> str:
+    """The site fetched on the target itself: the seed's 127.0.0.1 comparison."""
     urls = obs.primary.http if obs.primary else ()
-    paths = [h.url.split(host_of(h.url), 1)[-1] for h in urls] or ["/"]
+    path = urlsplit(urls[0].url).path if urls else "/"
     return (
-        "hostmedic diagnose --only network --save inside.json"
-        f"  (site: http://127.0.0.1{paths[0] if paths[0].startswith('/') else '/'})"
+        f"hostmedic probe 127.0.0.1 --vantage target --url http://127.0.0.1{path or '/'}"
+        " --save inside-page.json"
     )
 
 
@@ -182,29 +183,37 @@ def ping_ok(obs: Observations) -> Answer:
     return Answer(False, (why("ping_bad", 1, loss=round(p.loss_pct), sent=p.sent),))
 
 
+def _ping_of(vantages: tuple[Vantage, ...], address: str | None) -> Vantage | None:
+    """The probe among ``vantages`` that pinged ``address``."""
+    if address is None:
+        return None
+    return next((v for v in vantages if v.target == address and v.ping is not None), None)
+
+
 def source_gateway_ok(obs: Observations) -> Answer:
     """1-B.1-B.1: does the source's ping of its own gateway pass?"""
-    inside = obs.source_inside
-    if inside is not None and inside.gateway_ping is not None:
-        g = inside.gateway_ping
-        reason = why("gateway_ping", 1, gateway=g.target, loss=round(g.loss_pct))
+    probe = _ping_of(obs.controls, obs.source_gateway)
+    if probe is not None and probe.ping is not None:
+        g = probe.ping
+        reason = why("gateway_ping", 1, gateway=probe.target, loss=round(g.loss_pct))
         return Answer(g.ok, (reason,))
     path = icmp_path(obs.primary)
     if path is not None and path.hops:
         first = path.hops[0]
         reason = why("first_hop", 1, address=first.address or "*", loss=round(first.loss_pct))
         return Answer(first.address is not None and first.loss_pct == 0.0, (reason,))
-    command = "hostmedic diagnose --only network --save source.json"
+    gateway = obs.source_gateway or "GATEWAY"
+    command = f"hostmedic probe {gateway} --save source-gateway.json"
     return Answer(None, (), test("source_gateway", command=command))
 
 
 def target_gateway_ok(obs: Observations) -> Answer:
     """1-B.1-B.1-B.1: does the source's ping of the *target's* gateway pass?"""
     gateway = obs.target_gateway
-    for v in obs.controls:
-        if gateway is not None and v.target == gateway and v.ping is not None:
-            reason = why("gateway_ping", 1, gateway=gateway, loss=round(v.ping.loss_pct))
-            return Answer(v.ping.ok, (reason,))
+    probe = _ping_of(obs.controls, gateway)
+    if probe is not None and probe.ping is not None:
+        reason = why("gateway_ping", 1, gateway=probe.target, loss=round(probe.ping.loss_pct))
+        return Answer(probe.ping.ok, (reason,))
     if gateway is None:
         return Answer(None, (), test("target_gateway_unknown"))
     command = f"hostmedic probe {gateway} --save target-gateway.json"
@@ -219,11 +228,12 @@ def ads_injected(obs: Observations) -> Answer:
     s = symptoms_of(v)
     if s.injected:
         return Answer(True, (why("ads_fingerprint", 1, url=s.injected[0].url),))
-    refs = {host for page in _comparable(obs) for host in page.script_hosts}
+    references = [p for p in _comparable(obs) if p.body_sha256]
+    known = {script for page in references for script in page.scripts}
     for h in v.http:
-        extra = sorted(set(h.script_hosts) - refs - {host_of(h.url)})
-        if extra and _comparable(obs):
-            return Answer(True, (why("foreign_scripts", 1, url=h.url, hosts=", ".join(extra)),))
+        extra = sorted(set(h.scripts) - known)
+        if extra and references and h.body_sha256 not in {p.body_sha256 for p in references}:
+            return Answer(True, (why("foreign_scripts", 1, url=h.url, scripts=", ".join(extra)),))
     return Answer(False, (why("no_ads", 1),))
 
 

@@ -131,7 +131,5 @@ def parse_tree_data(document: dict[str, Any]) -> TreeData:
 @cache
 def tree_data() -> TreeData:
     """The shipped trees and cause table (read once)."""
-    text = (
-        resources.files("hostmedic").joinpath("data/reachability_trees.toml").read_text("utf-8")
-    )
+    text = resources.files("hostmedic").joinpath("data/reachability_trees.toml").read_text("utf-8")
     return parse_tree_data(tomllib.loads(text))

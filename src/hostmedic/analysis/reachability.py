@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hostmedic.analysis.reach_causes import SCORERS, Context
+from hostmedic.analysis.reach_checklist import ChecklistItem, checklist
 from hostmedic.analysis.reach_observations import Observations
 from hostmedic.analysis.reach_signals import PREDICATES
 from hostmedic.analysis.reach_symptoms import Reason, peers_of, symptoms_of
@@ -80,7 +81,7 @@ def focus(obs: Observations) -> Observations:
     failing = [v for v in peers_of(obs) if symptoms_of(v).any]
     if not failing or obs.primary is None:
         return obs
-    others = tuple(v for v in obs.others if v is not failing[0]) + (obs.primary,)
+    others = (*(v for v in obs.others if v is not failing[0]), obs.primary)
     return dataclasses.replace(obs, primary=failing[0], others=others)
 
 
@@ -175,6 +176,22 @@ def _rank(obs: Observations, candidates: list[tuple[str, float]]) -> tuple[Ranke
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Checklist:
+    """The seed's ticket checklist for one access kind, filled from the evidence."""
+
+    access: str
+    target: str
+    section: str  # the seed section it reproduces
+    items: tuple[ChecklistItem, ...]
+
+
+def checklist_of(obs: Observations) -> Checklist:
+    """The filled 8-step checklist for ``obs.access``."""
+    section = tree_data().trees[obs.access].checklist
+    return Checklist(obs.access, obs.target, section, tuple(checklist(focus(obs))))
+
+
 def verdict_for(
     evidence: Sequence[Observation],
     *,
@@ -195,3 +212,15 @@ def verdict_for(
         evidence, access=access, console=console, bandwidth=bandwidth, cap=cap_bits_per_s
     )
     return walk(obs)
+
+
+def checklist_for(
+    evidence: Sequence[Observation],
+    *,
+    access: str | None = None,
+) -> Checklist:
+    """The ticket checklist for ``hostmedic probe --checklist`` (same evidence rules as
+    :func:`verdict_for`)."""
+    from hostmedic.analysis.reach_evidence import observations_from
+
+    return checklist_of(observations_from(evidence, access=access))
