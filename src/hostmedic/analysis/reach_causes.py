@@ -190,6 +190,8 @@ def _target_host_internal(ctx: Context) -> list[Reason]:
         out.append(why("inside_page_same", 4))
     if ctx.mine.ping == "loss" and ctx.all_fail and not _saturated(ctx):
         out.append(why("loss_everywhere", 1))
+    if ctx.mine.failing_ports and ctx.port_states() <= {TIMEOUT}:
+        out.append(why("silent_drop_host", 1, ports=ctx.ports_text()))
     return out
 
 
@@ -343,6 +345,8 @@ def _cut_off(ctx: Context) -> list[Reason]:
 def _zombie_shutdown(ctx: Context) -> list[Reason]:
     out = _console(ctx, "instance_state", "locked", ("running", "stopped_arrears"))
     out += _cut_off(ctx)
+    if ctx.obs.target_inside is None:
+        out.append(why("no_inside_evidence", 0.5))
     if ctx.obs.load and ctx.obs.load.outbound_flood:
         out.append(why("outbound_flood", 4, excerpt=ctx.obs.load.excerpt))
     return out
@@ -399,11 +403,13 @@ def _lb_whitelist(ctx: Context) -> list[Reason]:
         if probed & set(inside.addresses):
             out.append(why("probed_address_is_host", -3, address=", ".join(sorted(probed))))
         else:
-            out.append(why("probed_address_elsewhere", 3, address=", ".join(sorted(probed))))
-    if ctx.mine.some_ports_fail:
-        out.append(why("some_ports_fail", 1, ports=ctx.ports_text()))
+            out.append(why("probed_address_elsewhere", 4, address=", ".join(sorted(probed))))
     if ctx.others_work and ctx.mine.failing_ports:
-        out.append(why("only_this_network", 1))
+        # the whitelist's defining symptom: these sources fail, others pass the same port.
+        # On the internet that is the usual use of a listener whitelist; inside a VPC,
+        # security-group rules naming other groups produce it as often.
+        weight = 2 if ctx.obs.access == "public" else 0.5
+        out.append(why("only_these_sources", weight, ports=ctx.ports_text()))
     if REFUSED in ctx.port_states():
         out.append(why("port_refused", -2, ports=ctx.ports_text()))
     return out

@@ -53,7 +53,7 @@ def _port(p: PortResult) -> ro.Port:
     state = p.state
     if state == ro.ERROR and any((a.detail or "") == "EPERM" for a in p.attempts):
         state = ro.LOCAL_BLOCK
-    return ro.Port(p.port, state, p.best_ms)
+    return ro.Port(p.port, state, p.best_ms, p.loss_pct)
 
 
 def _is_address(host: str) -> bool:

@@ -69,6 +69,7 @@ class Port:
     port: int
     state: str
     time_ms: float | None = None
+    loss_pct: float = 0.0  # share of the connect attempts that got no answer at all
 
 
 @dataclass(frozen=True, slots=True)

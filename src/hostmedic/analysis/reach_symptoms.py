@@ -53,6 +53,7 @@ class Symptoms:
     failing_ports: tuple[Port, ...]
     open_ports: tuple[Port, ...]
     failing_http: tuple[Http, ...]
+    passing_http: tuple[Http, ...]
     injected: tuple[Http, ...]
     block_pages: tuple[Http, ...]
     offsite_redirects: tuple[Http, ...]
@@ -95,6 +96,7 @@ class Symptoms:
 
     def passing_checks(self) -> set[str]:
         out = {f"port:{p.port}" for p in self.open_ports}
+        out |= {f"url:{urlsplit(h.url).path or '/'}" for h in self.passing_http}
         if self.ping == "ok":
             out.add("ping")
         return out
@@ -114,7 +116,7 @@ def _offsite(h: Http) -> bool:
 def symptoms_of(v: Vantage | None) -> Symptoms:
     """Reduce one vantage's raw results to the seed's symptoms."""
     if v is None:
-        return Symptoms("unknown", (), (), (), (), (), ())
+        return Symptoms("unknown", (), (), (), (), (), (), ())
     if v.ping is None:
         ping = "unknown"
     elif v.ping.ok:
@@ -126,6 +128,7 @@ def symptoms_of(v: Vantage | None) -> Symptoms:
         failing_ports=tuple(p for p in v.ports if p.state != OPEN),
         open_ports=tuple(p for p in v.ports if p.state == OPEN),
         failing_http=tuple(h for h in v.http if not h.ok),
+        passing_http=tuple(h for h in v.http if h.ok),
         injected=tuple(h for h in v.http if PAGE_ADS in h.fingerprints),
         block_pages=tuple(h for h in v.http if set(h.fingerprints) & set(BLOCK_PAGES)),
         offsite_redirects=tuple(h for h in v.http if _offsite(h)),

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from hostmedic.analysis.reach_causes import SCORERS, Context
 from hostmedic.analysis.reach_checklist import ChecklistItem, checklist
 from hostmedic.analysis.reach_observations import Observations
-from hostmedic.analysis.reach_signals import PREDICATES
+from hostmedic.analysis.reach_signals import PREDICATES, abnormal_redirect, ads_injected
 from hostmedic.analysis.reach_symptoms import Reason, peers_of, symptoms_of
-from hostmedic.analysis.reach_tree import ANSWER, LEAF, NO_SYMPTOM, QUESTION, tree_data
+from hostmedic.analysis.reach_tree import ANSWER, LEAF, NO_SYMPTOM, QUESTION, Node, tree_data
 
 if TYPE_CHECKING:
     from hostmedic.facts.bandwidth import BandwidthFacts
@@ -86,7 +86,10 @@ def focus(obs: Observations) -> Observations:
 
 
 def _any_symptom(obs: Observations) -> bool:
-    return symptoms_of(obs.primary).any or any(symptoms_of(v).any for v in peers_of(obs))
+    """A failed probe anywhere, or a page that differs from the one fetched elsewhere."""
+    if symptoms_of(obs.primary).any or any(symptoms_of(v).any for v in peers_of(obs)):
+        return True
+    return bool(ads_injected(obs).value or abnormal_redirect(obs).value)
 
 
 def walk(obs: Observations) -> Verdict:
@@ -101,7 +104,7 @@ def walk(obs: Observations) -> Verdict:
             leaf.id,
             True,
             (Step(leaf.id, None),),
-            _rank(obs, [(c, 0.0) for c in leaf.causes]),
+            _rank(obs, list(leaf.causes)),
             leaf.remedy,
             target=obs.target,
         )
@@ -141,38 +144,36 @@ def walk(obs: Observations) -> Verdict:
             )
 
 
-def _candidates(leaves: Sequence[object], extra: Sequence[str]) -> list[tuple[str, float]]:
-    """Causes with a small prior that keeps the seed's order among equal scores."""
+def _candidates(leaves: Sequence[Node], extra: Sequence[str]) -> list[str]:
+    """The causes to rank, in the seed's order of mention (which breaks ties)."""
     ordered: list[str] = []
     for leaf in leaves:
-        for cause in getattr(leaf, "causes", ()):
-            if cause not in ordered:
-                ordered.append(cause)
-    ordered += [c for c in extra if c not in ordered]
-    return [(c, 0.01 * (len(ordered) - i)) for i, c in enumerate(ordered)]
+        ordered += [c for c in leaf.causes if c not in ordered]
+    return ordered + [c for c in extra if c not in ordered]
 
 
-def _rank(obs: Observations, candidates: list[tuple[str, float]]) -> tuple[RankedCause, ...]:
+def _rank(obs: Observations, candidates: list[str]) -> tuple[RankedCause, ...]:
+    """Score = the sum of the evidence weights; equal scores keep the seed's order, so a
+    tie between causes that look the same from outside stays visible in the scores."""
     ctx = Context(obs)
     causes = tree_data().causes
     scored = []
-    for cause, prior in candidates:
+    for order, cause in enumerate(candidates):
         reasons = SCORERS[cause](ctx)
-        score = prior + sum(r.weight for r in reasons)
-        scored.append((score, cause, reasons))
-    scored.sort(key=lambda item: -item[0])
+        scored.append((round(sum(r.weight for r in reasons), 2), order, cause, reasons))
+    scored.sort(key=lambda item: (-item[0], item[1]))
     return tuple(
         RankedCause(
             id=cause,
             rank=i + 1,
-            score=round(score, 2),
+            score=score,
             evidence_for=tuple(r for r in reasons if r.weight > 0),
             evidence_against=tuple(r for r in reasons if r.weight < 0),
             separating_check=causes[cause].separating,
             console_only=causes[cause].console,
             remedy=causes[cause].remedy,
         )
-        for i, (score, cause, reasons) in enumerate(scored)
+        for i, (score, _, cause, reasons) in enumerate(scored)
     )
 
 
