@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
+from hostmedic.collectors.network import network_source
 from hostmedic.collectors.packages import package_database_present, package_owners
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
@@ -148,6 +149,7 @@ def _bandwidth_source(ctx: GatherContext) -> Collection:
 # ``hostmedic.rules.<category>``; adding a category is one line here.
 SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "bandwidth": _bandwidth_source,
+    "network": network_source,
 }
 CATEGORIES = tuple(SOURCES)
 

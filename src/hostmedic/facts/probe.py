@@ -155,7 +155,9 @@ class Hop:
 
     ``address`` is who answered most often (None: nobody — mtr's ``???``); ``addresses``
     lists every responder at this TTL (load balancing). ``loss_pct`` = 100·(sent-received)/
-    sent. ``reached`` marks the hop where the target itself answered.
+    sent. ``reached`` marks the hop where the target itself answered; ``unreachable``
+    names the ICMP unreachable reason when this hop answered with one (``admin_prohibited``
+    from a filtering router: the path ends here).
     """
 
     ttl: int
@@ -170,6 +172,7 @@ class Hop:
     stdev_ms: float | None = None
     addresses: tuple[str, ...] = ()
     reached: bool = False
+    unreachable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
