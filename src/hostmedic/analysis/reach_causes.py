@@ -18,6 +18,7 @@ from hostmedic.analysis.reach_observations import (
     PAGE_DDOS,
     PAGE_GREEN_NET,
     PAGE_ICP,
+    PAGE_ISP,
     PAGE_WAF,
     REFUSED,
     TIMEOUT,
@@ -155,11 +156,12 @@ def _service_down(ctx: Context) -> list[Reason]:
     if not ports:
         out.append(why("no_port_fails", -3))
     refused = all(p.state == REFUSED for p in ctx.mine.failing_ports)
-    if ctx.mine.failing_ports and refused and all(not s.open_ports for _, s in ctx.peers):
+    open_elsewhere = any(set(ports) & {p.port for p in s.open_ports} for _, s in ctx.peers)
+    if ctx.mine.failing_ports and refused and not open_elsewhere:
         out.append(why("refused_everywhere", 2, ports=ctx.ports_text()))
     if ctx.mine.failing_ports and TIMEOUT in ctx.port_states():
         out.append(why("port_timeout", -1, ports=ctx.ports_text()))
-    if any(set(ports) & {p.port for p in s.open_ports} for _, s in ctx.peers):
+    if open_elsewhere:
         out.append(why("port_open_elsewhere", -4))
     if inside is not None:
         for port in ports:
@@ -265,6 +267,8 @@ def _local_dns_hijack(ctx: Context) -> list[Reason]:
 
 def _isp_policy(ctx: Context) -> list[Reason]:
     out: list[Reason] = []
+    if PAGE_ISP in ctx.fingerprints():
+        out.append(why("block_page_seen", 8, page=PAGE_ISP))
     hijack = dns_mismatch(ctx.obs.primary, ctx.obs.target)
     if ctx.mine.injected or _foreign_scripts(ctx):
         out.append(why("injected_dns_clean", 3) if hijack is None else why("dns_differs_weak", -2))

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from hostmedic.analysis import reach_observations as ro
+from hostmedic.analysis.fingerprints import kind_of
 from hostmedic.analysis.reach_firewall import firewall_summary
 from hostmedic.facts.bandwidth import BandwidthFacts
 from hostmedic.facts.network import NetworkFacts
@@ -26,19 +27,15 @@ _PAGE_KINDS = {  # block-page kinds (data/block_pages.toml) → what the tree as
     "waf_block": ro.PAGE_WAF,
     "ddos_block": ro.PAGE_DDOS,
     "green_net": ro.PAGE_GREEN_NET,
+    "isp_block": ro.PAGE_ISP,
     "injection": ro.PAGE_ADS,
 }
 SATURATED_SHARE = 0.90  # the bandwidth runbook's critical share (rules/bandwidth/saturation)
 
 
-_ID_PREFIXES = {"icp": "icp_filing", "waf": "waf_block", "ddos": "ddos_block"}
-
-
 def page_kind(fingerprint_id: str) -> str | None:
     """The tree's page kind of a block-page fingerprint id (``icp.aliyun`` → icp_filing)."""
-    prefix = fingerprint_id.split(".", 1)[0]
-    kind = _ID_PREFIXES.get(prefix, prefix)
-    return _PAGE_KINDS.get(kind)
+    return _PAGE_KINDS.get(kind_of(fingerprint_id) or "")
 
 
 def _ping(p: PingResult | None) -> ro.Ping | None:

@@ -22,11 +22,12 @@ OPEN, REFUSED, TIMEOUT, UNREACHABLE, LOCAL_BLOCK, ERROR = (
     "error",
 )
 # What a block-page / notice fingerprint says about who answered (probe fingerprint kinds).
-PAGE_ICP, PAGE_WAF, PAGE_DDOS, PAGE_GREEN_NET, PAGE_ADS = (
+PAGE_ICP, PAGE_WAF, PAGE_DDOS, PAGE_GREEN_NET, PAGE_ISP, PAGE_ADS = (
     "icp_filing",
     "waf_block",
     "ddos_block",
     "green_net_block",
+    "isp_block",
     "injected_ads",
 )
 # Console answers a person can record (``--console KEY=VALUE``).

@@ -23,7 +23,7 @@ from hostmedic.analysis.reach_observations import (
     Vantage,
 )
 
-BLOCK_PAGES = ("icp_filing", "waf_block", "ddos_block", "green_net_block")
+BLOCK_PAGES = ("icp_filing", "waf_block", "ddos_block", "green_net_block", "isp_block")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from hostmedic.analysis.reachability import Checklist, Verdict
 from hostmedic.i18n import Translator
 from hostmedic.render.safe_text import sanitize
 
+STATES = ("open", "refused", "timeout", "unreachable", "local_block", "error")
 _ANSWER = {
     True: "ui.reach.answer_yes",
     False: "ui.reach.answer_no",
@@ -29,8 +30,12 @@ _ANSWER = {
 
 
 def reason_text(r: Reason, t: Translator) -> str:
-    """A reason in the operator's language, its parameters made safe to print."""
-    return t(r.key, **{k: sanitize(v) for k, v in r.params})
+    """A reason in the operator's language, its parameters made safe to print (a port's
+    ``state`` is one of a few known words, shown translated)."""
+    params = {k: sanitize(v) for k, v in r.params}
+    if params.get("state") in STATES:
+        params["state"] = t(f"verdict.reach.state.{params['state']}")
+    return t(r.key, **params)
 
 
 def _reason_dict(r: Reason, t: Translator) -> dict[str, Any]:
