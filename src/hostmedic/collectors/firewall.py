@@ -213,14 +213,31 @@ def parse_nft_ruleset(
 
 # Options that take one value and test the packet → normalized field.
 _IPT_FIELDS = {
-    "-p": "l4proto", "--protocol": "l4proto", "-s": "saddr", "--source": "saddr",
-    "--src": "saddr", "-d": "daddr", "--destination": "daddr", "--dst": "daddr",
-    "-i": "iif", "--in-interface": "iif", "-o": "oif", "--out-interface": "oif",
-    "--dport": "dport", "--destination-port": "dport", "--dports": "dport",
-    "--destination-ports": "dport", "--sport": "sport", "--source-port": "sport",
-    "--sports": "sport", "--source-ports": "sport", "--icmp-type": "icmp_type",
-    "--icmpv6-type": "icmp_type", "--ctstate": "ct_state", "--state": "ct_state",
-}  # fmt: skip
+    "-p": "l4proto",
+    "--protocol": "l4proto",
+    "-s": "saddr",
+    "--source": "saddr",
+    "--src": "saddr",
+    "-d": "daddr",
+    "--destination": "daddr",
+    "--dst": "daddr",
+    "-i": "iif",
+    "--in-interface": "iif",
+    "-o": "oif",
+    "--out-interface": "oif",
+    "--dport": "dport",
+    "--destination-port": "dport",
+    "--dports": "dport",
+    "--destination-ports": "dport",
+    "--sport": "sport",
+    "--source-port": "sport",
+    "--sports": "sport",
+    "--source-ports": "sport",
+    "--icmp-type": "icmp_type",
+    "--icmpv6-type": "icmp_type",
+    "--ctstate": "ct_state",
+    "--state": "ct_state",
+}
 _IPT_NO_TEST = {"-m", "--match", "--comment"}  # take a value, test nothing
 
 
@@ -312,8 +329,18 @@ def parse_iptables_save(text: str, source: str = "iptables") -> tuple[list[Firew
         if hook is None and policies.get((tbl, name)) is not None:
             continue  # a built-in chain of another hook (OUTPUT, FORWARD)
         prio = {"raw": -300, "filter": 0}[tbl] if hook else None
-        chains.append(FirewallChain(source, family, tbl, name, tuple(chain_rules), hook, prio,
-                                    policies.get((tbl, name)) if hook else None))  # fmt: skip
+        chains.append(
+            FirewallChain(
+                source,
+                family,
+                tbl,
+                name,
+                tuple(chain_rules),
+                hook,
+                prio,
+                policies.get((tbl, name)) if hook else None,
+            )
+        )
     return chains, skipped
 
 
@@ -366,9 +393,16 @@ def combine(nft_text: str | None, iptables: dict[str, str], backend: str | None)
     for chain in chains:
         room = MAX_RULES - total
         if len(chain.rules) > room:
-            chain = FirewallChain(chain.source, chain.family, chain.table, chain.name,
-                                  chain.rules[: max(room, 0)], chain.hook, chain.priority,
-                                  chain.policy)  # fmt: skip
+            chain = FirewallChain(
+                chain.source,
+                chain.family,
+                chain.table,
+                chain.name,
+                chain.rules[: max(room, 0)],
+                chain.hook,
+                chain.priority,
+                chain.policy,
+            )
             truncated = True
         total += len(chain.rules)
         kept.append(chain)

@@ -76,8 +76,11 @@ def read_listeners() -> tuple[Listener, ...]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(Listener(name, r.local_ip, r.local_port, scope_of(r.local_ip),
-                            **_owner(r.inode, owners)))  # fmt: skip
+        out.append(
+            Listener(
+                name, r.local_ip, r.local_port, scope_of(r.local_ip), **_owner(r.inode, owners)
+            )
+        )
     return tuple(sorted(out, key=lambda li: (li.protocol, li.port, li.address)))
 
 
@@ -123,7 +126,7 @@ def collect_network(root: str, live: bool) -> NetworkFacts:
         except FactUnavailable as exc:
             skipped.append(PartSkipped(part, exc.key, str(exc)))
         except (OSError, ParseError) as exc:
-            skipped.append(PartSkipped(part, "reason.unreadable", f"{part}: {exc}"))
+            skipped.append(PartSkipped(part, "reason.generic", f"{part}: {exc}"))
 
     if live:
         attempt("listeners", read_listeners)

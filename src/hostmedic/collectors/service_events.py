@@ -101,10 +101,19 @@ def read_service_events() -> tuple[ServiceEvent, ...]:
     if shutil.which("systemctl") and os.path.isdir("/run/systemd/system"):
         try:
             done = subprocess.run(
-                ["systemctl", "list-units", "--state=failed", "--plain", "--no-legend",
-                 "--no-pager"],
-                capture_output=True, text=True, timeout=10, check=False,
-            )  # fmt: skip
+                [
+                    "systemctl",
+                    "list-units",
+                    "--state=failed",
+                    "--plain",
+                    "--no-legend",
+                    "--no-pager",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             done = None
         if done is not None and done.returncode == 0:

@@ -31,10 +31,27 @@ MAX_BODY = 512 * 1024
 _REDIRECTS = {301, 302, 303, 307, 308}
 # Response headers kept in evidence: what names a server, a CDN, a WAF or a cache.
 _KEPT = {
-    "server", "content-type", "content-length", "location", "via", "x-cache", "x-powered-by",
-    "cf-ray", "x-sucuri-id", "x-sucuri-block", "x-iinfo", "eagleid", "x-cdn", "x-nws-log-uuid",
-    "x-cache-lookup", "x-via", "x-amz-cf-id", "x-served-by", "x-request-id", "retry-after",
-}  # fmt: skip
+    "server",
+    "content-type",
+    "content-length",
+    "location",
+    "via",
+    "x-cache",
+    "x-powered-by",
+    "cf-ray",
+    "x-sucuri-id",
+    "x-sucuri-block",
+    "x-iinfo",
+    "eagleid",
+    "x-cdn",
+    "x-nws-log-uuid",
+    "x-cache-lookup",
+    "x-via",
+    "x-amz-cf-id",
+    "x-served-by",
+    "x-request-id",
+    "retry-after",
+}
 _KEPT_PREFIXES = ("x-swift-", "x-tencent-", "x-hw-", "x-ws-", "x-waf")
 
 
