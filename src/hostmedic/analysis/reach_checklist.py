@@ -13,7 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hostmedic.analysis.reach_observations import Observations, Path, Vantage
-from hostmedic.analysis.reach_signals import abnormal_redirect, ads_injected, port_flags
+from hostmedic.analysis.reach_signals import (
+    abnormal_redirect,
+    ads_injected,
+    port_flags,
+    tcp_path_command,
+)
 from hostmedic.analysis.reach_symptoms import (
     Reason,
     icmp_path,
@@ -156,14 +161,14 @@ def _public(obs: Observations) -> list[ChecklistItem]:
         items.append(_not_needed(6, "ping_bad"))
     else:
         results = [path_summary(path)] if path else []
-        items.append(_item(6, "public", results, f"hostmedic probe {t} --path icmp", ON_SOURCE))
+        items.append(_item(6, "public", results, f"hostmedic probe {t} --path", ON_SOURCE))
     failing = [p.port for p in s.failing_ports]
     if s.ping in ("loss", "dead") or not (failing or s.failing_http):
         items.append(_not_needed(7, "port_bad"))
     else:
         tcp = [p for p in (v.paths if v else ()) if p.mode == "tcp"]
         port = failing[0] if failing else 80
-        command = f"hostmedic probe {t} --port {port} --path tcp"
+        command = tcp_path_command(t, port)
         items.append(_item(7, "public", [path_summary(p) for p in tcp], command, ON_SOURCE))
     items.append(ChecklistItem(8, "verdict.reach.check.public.8", MANUAL))
     return items

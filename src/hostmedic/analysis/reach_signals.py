@@ -48,6 +48,11 @@ def port_flags(obs: Observations) -> str:
     return "".join(f" --port {p}" for p in ports)
 
 
+def tcp_path_command(target: str, port: int) -> str:
+    """The seed's "tracetcp": the path toward one port, TCP SYNs with rising TTL."""
+    return f"hostmedic probe {target} --port {port} --path --path-mode tcp --path-port {port}"
+
+
 def _probe_command(obs: Observations, extra: str = "") -> str:
     urls = obs.primary.http if obs.primary else ()
     url = "".join(f" --url {h.url}" for h in urls)
@@ -295,7 +300,10 @@ def target_blocks_client(obs: Observations) -> Answer:
         return path_answer
     if obs.console.get("security_group") == "allows" and fw is not None and fw.read:
         return Answer(False, (why("console_sg_allows", 1), why("host_firewall_clean", 1)))
-    return Answer(None, tuple(reasons), test("target_blocks", port=",".join(map(str, ports))))
+    command = tcp_path_command(obs.target, ports[0] if ports else 80)
+    return Answer(
+        None, tuple(reasons), test("target_blocks", port=",".join(map(str, ports)), command=command)
+    )
 
 
 def _app_denies(obs: Observations) -> int | None:
