@@ -102,6 +102,21 @@ class Context:
     def port_states(self) -> set[str]:
         return {p.state for p in self.mine.failing_ports}
 
+    @property
+    def silently_dropped(self) -> bool:
+        """Failing ports that only time out — and not merely lost to loss the ping shows
+        too (a few connects under loss fail at random)."""
+        return (
+            bool(self.mine.failing_ports)
+            and self.port_states() <= {TIMEOUT}
+            and self.mine.ping != "loss"
+        )
+
+    @property
+    def blocked(self) -> bool:
+        """Something is refused or dropped, beyond partial loss."""
+        return self.silently_dropped or REFUSED in self.port_states() or self.mine.ping == "dead"
+
     def fingerprints(self) -> set[str]:
         return {f for h in self.mine.block_pages for f in h.fingerprints}
 
@@ -192,7 +207,7 @@ def _target_host_internal(ctx: Context) -> list[Reason]:
         out.append(why("inside_page_same", 4))
     if ctx.mine.ping == "loss" and ctx.all_fail and not _saturated(ctx):
         out.append(why("loss_everywhere", 1))
-    if ctx.mine.failing_ports and ctx.port_states() <= {TIMEOUT}:
+    if ctx.silently_dropped:
         out.append(why("silent_drop_host", 1, ports=ctx.ports_text()))
     return out
 
@@ -203,13 +218,18 @@ def _saturated(ctx: Context) -> bool:
 
 def _target_security_group(ctx: Context) -> list[Reason]:
     out = _console(ctx, "security_group", "blocks", ("allows",))
-    if ctx.mine.failing_ports and ctx.port_states() <= {TIMEOUT}:
+    if ctx.silently_dropped:
         out.append(why("silent_drop", 1, ports=ctx.ports_text()))
     if REFUSED in ctx.port_states():
         out.append(why("port_refused", -2, ports=ctx.ports_text()))
     if ctx.firewall_blocks():
         out.append(why("host_firewall_blocks", -3, what=", ".join(ctx.firewall_blocks())))
-    elif ctx.firewall_read() and ctx.service_listens() and inside_access_ok(ctx.obs).value:
+    elif (
+        ctx.blocked
+        and ctx.firewall_read()
+        and ctx.service_listens()
+        and inside_access_ok(ctx.obs).value
+    ):
         out.append(why("inside_clean", 3))
     if _app_denial(ctx):
         out.append(why("app_answers", -3))

@@ -92,8 +92,9 @@ def _target_of(o: Observation) -> str:
 
 def _vantage(o: Observation) -> ro.Vantage:
     dns: dict[str, dict[str, tuple[str, ...]]] = {}
-    for d in o.dns:
-        dns.setdefault(d.name, {})[d.resolver] = d.answers
+    for d in o.dns:  # A and AAAA answers of one resolver, together
+        answers = dns.setdefault(d.name, {})
+        answers[d.resolver] = tuple(sorted({*answers.get(d.resolver, ()), *d.answers}))
     addresses = o.target.addresses if o.target else ()
     return ro.Vantage(
         name=o.vantage.label or o.vantage.hostname,
@@ -138,9 +139,12 @@ def _inside(
 
 
 def _same_host(a: Observation, b: Observation) -> bool:
-    if a.vantage.hostname and a.vantage.hostname == b.vantage.hostname:
-        return True
-    return bool(set(a.vantage.addresses) & set(b.vantage.addresses))
+    """Made on the same machine: the vantages share an address (hostnames are not unique:
+    containers and namespaces share their host's name); the name only when an address list
+    is missing."""
+    if a.vantage.addresses and b.vantage.addresses:
+        return bool(set(a.vantage.addresses) & set(b.vantage.addresses))
+    return bool(a.vantage.hostname) and a.vantage.hostname == b.vantage.hostname
 
 
 def _load(facts: BandwidthFacts | None, cap: float | None) -> ro.Load | None:
@@ -198,7 +202,23 @@ def observations_from(
     outside = [o for o in evidence if o.target is not None and o.vantage.role != "target"]
     primary = outside[0] if outside else None
     target = _target_of(primary) if primary else ""
-    same_target = [o for o in outside if _target_of(o) == target or _names_match(o, primary)]
+    # The target's other addresses (its VPC address next to the public one), when its
+    # inside facts are merged: a peer probing the private address probes the same host.
+    aliases = {target}
+    for o in evidence:
+        if o.inside is not None and o.vantage.role == "target" and target in o.vantage.addresses:
+            aliases |= set(o.vantage.addresses)
+    same_target = [o for o in outside if _target_of(o) in aliases or _names_match(o, primary)]
+    # A vantage of the other kind merged into this verdict probes the same server by its
+    # other address: a peer in the VPC uses the private one, a client the public one.
+    if primary is not None:
+        same_target += [
+            o
+            for o in outside
+            if o not in same_target
+            and o.vantage.role != primary.vantage.role
+            and not _same_host(o, primary)
+        ]
     mine_too = [o for o in outside if primary is not None and _same_host(o, primary)]
     mine = _vantage(primary) if primary else None
     failing = [p.port for p in (mine.ports if mine else ()) if p.state != ro.OPEN]

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from hostmedic.analysis.reach_observations import (
     OPEN,
     PAGE_ADS,
+    TIMEOUT,
     Dns,
     Http,
     Observations,
@@ -87,8 +88,11 @@ class Symptoms:
         return self.ping == "dead" and (self.all_ports_fail or not self.ports_known)
 
     def failing_checks(self) -> set[str]:
-        """Names of the checks that failed, comparable across vantages."""
-        out = {f"port:{p.port}" for p in self.failing_ports}
+        """Names of the checks that failed, comparable across vantages. Where ping shows
+        partial loss, a port that timed out is loss too, not a verdict on the port (a few
+        connects under loss fail at random)."""
+        lossy = self.ping == "loss"
+        out = {f"port:{p.port}" for p in self.failing_ports if not (lossy and p.state == TIMEOUT)}
         out |= {f"url:{urlsplit(h.url).path or '/'}" for h in self.failing_http}
         if self.ping in ("loss", "dead"):
             out.add("ping")
