@@ -20,12 +20,23 @@ EXIT_CODES = {REACHABLE: 0, PARTIAL: 1, UNREACHABLE: 2}
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """One failed or lossy test: ``test`` (ping / port / http / dns / target), its
+    ``subject`` (port number, URL, name…), ``state`` (a TCP outcome, ``loss``, ``lost``,
+    ``status``, ``error``, ``differs``, ``unresolved``) and a ``value`` (percent, detail)."""
+
+    test: str
+    subject: str
+    state: str
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reachability:
-    """Overall result of one observation: ``status`` and the tests that failed or lost
-    packets, as (test, detail) pairs (``ping``/``port``/``http``/``dns``/``target``)."""
+    """Overall result of one or more observations: ``status`` and what failed."""
 
     status: str
-    problems: tuple[tuple[str, str], ...]
+    problems: tuple[Problem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +80,37 @@ def http_ok(h: HttpResult) -> bool:
 def reachability(obs: Observation) -> Reachability:
     """reachable: every test passed without loss; unreachable: none passed; else partial."""
     ok, problems = 0, []
-    if obs.target is not None and obs.target.address is None:
-        return Reachability(UNREACHABLE, (("target", obs.target.resolve_error or "?"),))
+    if obs.target is not None:
+        if obs.target.address is None:
+            problem = Problem(
+                "target", obs.target.name, "unresolved", obs.target.resolve_error or ""
+            )
+            return Reachability(UNREACHABLE, (problem,))
+        ok += obs.target.name != obs.target.address  # the name resolved: a test passed
     if obs.ping is not None and obs.ping.sent:
         if obs.ping.received:
             ok += 1
         if obs.ping.received < obs.ping.sent:
-            problems.append(("ping", f"{obs.ping.loss_pct:g}% loss"))
+            problems.append(Problem("ping", obs.ping.address, "loss", f"{obs.ping.loss_pct:g}"))
     for port in obs.ports:
         if port.state == OPEN:
             ok += 1
             if port.loss_pct:
-                problems.append(("port", f"{port.port} {port.loss_pct:g}% lost"))
+                problems.append(Problem("port", str(port.port), "lost", f"{port.loss_pct:g}"))
         else:
-            problems.append(("port", f"{port.port} {port.state}"))
+            problems.append(Problem("port", str(port.port), port.state))
     for fetch in obs.http:
         if http_ok(fetch):
             ok += 1
+        elif fetch.error:
+            problems.append(Problem("http", fetch.url, "error", fetch.error))
         else:
-            detail = fetch.error or f"{fetch.status} {','.join(fetch.fingerprints)}".strip()
-            problems.append(("http", f"{fetch.url} {detail}"))
-    problems += [("dns", f"{d.name} {d.rtype} {d.resolver}") for d in dns_disagreements([obs])]
+            shown = f"{fetch.status} {' '.join(fetch.fingerprints)}".strip()
+            problems.append(Problem("http", fetch.url, "status", shown))
+    problems += [
+        Problem("dns", f"{d.name} {d.rtype}", "differs", d.resolver)
+        for d in dns_disagreements([obs])
+    ]
     if not problems:
         return Reachability(REACHABLE, ())
     return Reachability(PARTIAL if ok else UNREACHABLE, tuple(problems))

@@ -47,10 +47,9 @@ def parse_failed_units(text: str) -> tuple[ServiceEvent, ...]:
     """``systemctl list-units --state=failed --plain --no-legend`` → one event per unit."""
     events = []
     for line in text.splitlines():
-        fields = line.split(None, 4)
-        if fields and fields[0].lstrip("●* ").strip():
-            name = fields[0].lstrip("●* ").strip()
-            events.append(ServiceEvent("unit_failed", name, None, None, line.strip()[:200]))
+        fields = line.lstrip("●* \t").split(None, 1)  # systemd may mark lines with a bullet
+        if fields:
+            events.append(ServiceEvent("unit_failed", fields[0], None, None, line.strip()[:200]))
     return tuple(events)
 
 

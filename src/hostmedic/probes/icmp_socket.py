@@ -80,13 +80,13 @@ class IcmpSocket:
         (returns as soon as at least one came), each with its arrival time."""
         got: list[tuple[Reply, float]] = []
         while not got:
-            wait = until - time.monotonic()
-            if wait <= 0:
-                break
+            wait = max(until - time.monotonic(), 0.0)  # 0: still read what already came
             readable, _w, errored = select.select([self.sock], [], [self.sock], wait)
             if not (readable or errored):
                 break
             got += self._drain()
+            if wait == 0.0:
+                break
         return got
 
     def _drain(self) -> list[tuple[Reply, float]]:

@@ -100,7 +100,14 @@ def icmp_prober(sock: IcmpSocket, address: str) -> Prober:
                 except OSError:
                     continue  # no route: stays lost
                 by_seq[seq] = (i, time.monotonic())
-            deadlines = [sent + timeout_s for i, sent in by_seq.values() if i not in done]
+            now = time.monotonic()
+            # only probes still inside their timeout bound the wait (a lost one must not
+            # keep the deadline in the past, or nothing would be read any more)
+            deadlines = [
+                sent + timeout_s
+                for i, sent in by_seq.values()
+                if i not in done and sent + timeout_s > now
+            ]
             until = min([*deadlines, *([probes[order[0]].start_at] if order else [])], default=now)
             for reply, arrived in sock.receive(until):
                 if reply.seq not in by_seq or by_seq[reply.seq][0] in done:
@@ -203,6 +210,10 @@ def trace(
     finally:
         if sock is not None:
             sock.close()
+    # A probe lost in cycle 0 can make the target look one hop further than it is: the
+    # target's true distance is the lowest TTL it ever answered at, over all cycles.
+    end = _end(found)
+    last = min(last, end) if end else last
     hops = tuple(hop_stats(t, found.get(t, []), end) for t in range(1, last + 1))
     return PathResult(
         mode=mode,

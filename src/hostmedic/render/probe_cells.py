@@ -82,7 +82,8 @@ def cell_port(obs: Observation, port: int, t: Translator) -> str:
     result = next((p for p in obs.ports if p.port == port), None)
     if result is not None:
         text = t(f"ui.probe.state.{result.state}")
-        return text + (f" ({result.loss_pct:g}% lost)" if result.loss_pct else "")
+        lost = t("ui.probe.lost_cell", value=f"{result.loss_pct:g}")
+        return text + (f" ({lost})" if result.loss_pct else "")
     if obs.inside is not None:
         return _inside_port(obs.inside, port, t)
     return "-"

@@ -41,7 +41,7 @@ def probe_document(
         "tool": {"name": "hostmedic", "version": __version__},
         "status": result.status,
         "status_text": t(f"ui.probe.status.{result.status}"),
-        "problems": [{"test": test, "detail": detail} for test, detail in result.problems],
+        "problems": [dataclasses.asdict(p) for p in result.problems],
         "exit_code": exit_code,
         "observation": to_jsonable(observation) if observation else None,
         "evidence": [{"file": path, "observation": to_jsonable(obs)} for path, obs in evidence],

@@ -14,6 +14,7 @@ from rich.text import Text
 from hostmedic.analysis.compare import (
     DnsDisagreement,
     PageDifference,
+    Problem,
     Reachability,
     http_ok,
     vantage_label,
@@ -239,8 +240,20 @@ def print_comparisons(
             console.print(Text(f"    - {sanitize(script)}", style="dim"))
 
 
+def problem_text(problem: Problem, t: Translator) -> str:
+    """One failed test in the operator's language."""
+    subject, value = sanitize(problem.subject), sanitize(problem.value)
+    if problem.state in ("loss", "lost", "differs", "unresolved"):
+        return t(f"ui.probe.problem.{problem.state}", subject=subject, value=value)
+    if problem.state == "error":
+        return f"{subject}: {t('ui.probe.http_error', detail=value)}"
+    if problem.state == "status":
+        return f"{subject}: {value}"
+    return f"{subject}: {t('ui.probe.state.' + problem.state)}"
+
+
 def print_status(console: Console, result: Reachability, t: Translator) -> None:
     """The closing line: reachable / partly / unreachable, and what failed."""
     console.print(Text(t(f"ui.probe.status.{result.status}"), style=_STATUS_STYLE[result.status]))
-    for test, detail in result.problems:
-        console.print(Text(f"    {t('ui.probe.test.' + test)}: {sanitize(detail)}"))
+    for problem in result.problems:
+        console.print(Text(f"    {t('ui.probe.test.' + problem.test)}: {problem_text(problem, t)}"))
