@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt_packages=(python3-venv iproute2 iperf3 nftables iptables nethogs iftop iputils-ping
               tcpdump ethtool nginx-light procps)
+apt_packages+=(dnsmasq)  # the reachability fault lab's resolvers (started by the tests)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # nginx-light's package starts a system nginx; the tests start their own, so stop it.
 systemctl disable --now nginx >/dev/null 2>&1 || true
+systemctl disable --now dnsmasq >/dev/null 2>&1 || true
 
 /usr/bin/python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip

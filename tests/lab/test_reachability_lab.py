@@ -12,6 +12,7 @@ Console-only causes get their separating evidence as a ``--console`` answer.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -44,8 +45,14 @@ URL = f"http://{SITE}/"
 BARS: dict[str, dict[str, object]] = {}
 
 
+TOOLS = ("nft", "nginx", "dnsmasq", "python3")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"the reachability lab needs {', '.join(missing)}")
     sweep_stale()
     built = FaultLab(tmp_path_factory.mktemp("faultlab"))
 
