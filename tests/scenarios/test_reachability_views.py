@@ -4,6 +4,7 @@ Regenerate with ``HOSTMEDIC_UPDATE_SNAPSHOTS=1 pytest tests/scenarios``."""
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -16,7 +17,7 @@ from hostmedic.render.verdict_view import (
     print_verdict,
     verdict_to_dict,
 )
-from tests.scenarios.test_scenarios import LANGS, check_snapshot
+from tests.scenarios.test_scenarios import LANGS, check_snapshot, run
 from tests.unit import reach_world as w
 
 
@@ -66,3 +67,35 @@ def test_untrusted_text_is_escaped():
     )
     text = _render(lambda c: print_checklist(c, checklist_of(obs), Translator("en")))
     assert "\x1b" not in text
+
+
+EVIDENCE = Path(__file__).parent / "evidence"
+
+
+def _offline(*args: str):
+    return run(
+        "probe",
+        "www.lab.test",
+        "--offline",
+        "--evidence",
+        str(EVIDENCE / "probe_client.json"),
+        "--evidence",
+        str(EVIDENCE / "probe_inside.json"),
+        *args,
+    )
+
+
+def test_probe_json_carries_verdict_and_checklist():
+    result = _offline("--json", "--checklist", "--access", "private")
+    doc = json.loads(result.stdout)
+    assert doc["verdict"]["tree"] == "private" and doc["checklist"]["access"] == "private"
+    assert [s["step"] for s in doc["checklist"]["steps"]] == list(range(1, 9))
+    answered = _offline("--json", "--console", "security_group=blocks")
+    ids = [c["id"] for c in json.loads(answered.stdout)["verdict"]["causes"]]
+    assert ids[0] == "icp_filing"  # the page question comes first in the public tree
+
+
+def test_bad_console_answer_is_a_usage_error():
+    result = _offline("--console", "instance_state=maybe")
+    assert result.returncode == 64 and "Traceback" not in result.stderr
+    assert "instance_state=running|stopped_arrears|locked" in result.stderr

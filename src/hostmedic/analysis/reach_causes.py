@@ -366,22 +366,24 @@ def _cut_off(ctx: Context) -> list[Reason]:
     return out
 
 
-def _zombie_shutdown(ctx: Context) -> list[Reason]:
-    out = _console(ctx, "instance_state", "locked", ("running", "stopped_arrears"))
-    out += _cut_off(ctx)
+def _instance_gone(ctx: Context, state: str, others: tuple[str, ...]) -> list[Reason]:
+    """What a stopped or shut-down instance looks like; ``state`` is its console state."""
+    out = _console(ctx, "instance_state", state, others) + _cut_off(ctx)
     if ctx.obs.target_inside is None:
         out.append(why("no_inside_evidence", 0.5))
+    return out
+
+
+def _zombie_shutdown(ctx: Context) -> list[Reason]:
+    out = _instance_gone(ctx, "locked", ("running", "stopped_arrears"))
     if ctx.obs.load and ctx.obs.load.outbound_flood:
         out.append(why("outbound_flood", 4, excerpt=ctx.obs.load.excerpt))
     return out
 
 
 def _arrears(ctx: Context) -> list[Reason]:
-    out = _console(ctx, "instance_state", "stopped_arrears", ("running", "locked"))
-    out += _cut_off(ctx)
-    if ctx.obs.target_inside is None:
-        out.append(why("no_inside_evidence", 0.5))
-    else:
+    out = _instance_gone(ctx, "stopped_arrears", ("running", "locked"))
+    if ctx.obs.target_inside is not None:
         out.append(why("instance_runs", -6, host=ctx.obs.target_inside.host))
     return out
 

@@ -10,7 +10,6 @@ and of the source (``diagnose --only network``). Reduces the target's bandwidth 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from hostmedic.analysis.reach_firewall import firewall_summary
 from hostmedic.facts.bandwidth import BandwidthFacts
 from hostmedic.facts.network import NetworkFacts
 from hostmedic.facts.probe import HttpResult, Observation, PathResult, PingResult, PortResult
+from hostmedic.probes.runner import is_address
 
 LOOPBACK_PREFIXES = ("127.", "::1")
 _PAGE_KINDS = {  # block-page kinds (data/block_pages.toml) → what the tree asks about
@@ -53,14 +53,6 @@ def _port(p: PortResult) -> ro.Port:
     return ro.Port(p.port, state, p.best_ms, p.loss_pct)
 
 
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _http(h: HttpResult) -> ro.Http:
     hosts = [r.host or (urlsplit(r.url).hostname or "") for r in h.redirects]
     if h.redirects and h.final_url:
@@ -75,7 +67,7 @@ def _http(h: HttpResult) -> ro.Http:
         fingerprints=kinds,
         body_sha256=h.body_sha256,
         scripts=h.scripts,
-        by_address=_is_address(urlsplit(h.url).hostname or ""),
+        by_address=is_address(urlsplit(h.url).hostname or ""),
     )
 
 

@@ -229,11 +229,14 @@ def target_gateway_ok(obs: Observations) -> Answer:
     return Answer(None, (), test("target_gateway", command=command))
 
 
+NO_URL = Answer(False, (why("no_url", 0),))  # the seed: not a URL problem → go on to 2
+
+
 def ads_injected(obs: Observations) -> Answer:
     """1.1: was the page the client got injected with ads / foreign scripts?"""
     v = obs.primary
     if v is None or not v.http:
-        return Answer(False, (why("no_url", 0),))
+        return NO_URL
     s = symptoms_of(v)
     if s.injected:
         return Answer(True, (why("ads_fingerprint", 1, url=s.injected[0].url),))
@@ -258,7 +261,7 @@ def abnormal_redirect(obs: Observations) -> Answer:
     """1.1-B.1: was the client sent somewhere else (a block / notice page, another site)?"""
     v = obs.primary
     if v is None or not v.http:
-        return Answer(False, (why("no_url", 0),))
+        return NO_URL
     s = symptoms_of(v)
     if s.block_pages:
         h = s.block_pages[0]

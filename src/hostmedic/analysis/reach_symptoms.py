@@ -23,6 +23,7 @@ from hostmedic.analysis.reach_observations import (
     Port,
     Vantage,
 )
+from hostmedic.probes.runner import is_address
 
 BLOCK_PAGES = ("icp_filing", "waf_block", "ddos_block", "green_net_block", "isp_block")
 
@@ -158,19 +159,9 @@ def dns_mismatch(v: Vantage | None, target: str) -> Dns | None:
         others = [set(a) for r, a in d.answers.items() if r != "system" and a]
         if others and all(not (system & o) for o in others):
             return d
-        if not others and _is_address(target) and target not in system:
+        if not others and is_address(target) and target not in system:
             return d
     return None
-
-
-def _is_address(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def icmp_path(v: Vantage | None) -> Path | None:
