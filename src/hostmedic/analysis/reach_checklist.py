@@ -94,6 +94,16 @@ def _gateway_ping(vantages: tuple[Vantage, ...], gateway: str | None) -> list[Re
     return []
 
 
+def _source_gateway(obs: Observations) -> list[Reason]:
+    """The source's ping of its gateway, or else the first hop of its path (its gateway)."""
+    pinged = _gateway_ping(obs.controls, obs.source_gateway)
+    path = icmp_path(obs.primary)
+    if pinged or path is None or not path.hops:
+        return pinged
+    first = path.hops[0]
+    return [why("first_hop", address=first.address or "*", loss=round(first.loss_pct))]
+
+
 def path_summary(path: Path) -> Reason:
     """One line for an MTR / TCP traceroute run (checklist steps 6 and 7)."""
     onset = loss_onset(path)
@@ -116,7 +126,7 @@ def _private(obs: Observations) -> list[ChecklistItem]:
         _item(1, "private", _other_vantages(obs), f"{probe} --save other.json", ON_OTHER),
         _item(2, "private", _ping(v), f"hostmedic probe {t}", ON_SOURCE),
         _item(3, "private", _ports(v), f"hostmedic probe {t} --port PORT", ON_SOURCE),
-        _item(4, "private", _gateway_ping(obs.controls, obs.source_gateway), _gw(sgw), ON_SOURCE),
+        _item(4, "private", _source_gateway(obs), _gw(sgw), ON_SOURCE),
         _item(5, "private", _gateway_ping(obs.from_target, tgw), _gw(tgw, True), ON_TARGET),
         _item(6, "private", _gateway_ping(obs.controls, obs.target_gateway), _gw(tgw), ON_SOURCE),
         _item(7, "private", _gateway_ping(obs.from_target, sgw), _gw(sgw, True), ON_TARGET),
