@@ -183,8 +183,8 @@ class ProbeLab(Lab):
     # --- servers -----------------------------------------------------------------------------
 
     def start_servers(self, tmp: Path) -> None:
-        """nginx on the target (:80 site, :9001), the page server (:8088), and dnsmasq on
-        the target with the honest record."""
+        """nginx on the target (:80 site, :443 with a self-signed certificate, :9001), the
+        page server (:8088), and dnsmasq on the target with the honest record."""
         www = tmp / "www"
         www.mkdir(exist_ok=True)
         (www / "index.html").write_text(
@@ -192,6 +192,28 @@ class ProbeLab(Lab):
             '<script src="/app.js"></script></head><body>hello</body></html>\n'
         )
         (www / "app.js").write_text("console.log('lab');\n")
+        # a self-signed certificate: what an interceptor (or a forgotten default) presents
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=www.lab.test",
+                "-keyout",
+                str(tmp / "key.pem"),
+                "-out",
+                str(tmp / "cert.pem"),
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
         conf = tmp / "nginx.conf"
         conf.write_text(f"""user root;
 worker_processes 1;
@@ -208,13 +230,17 @@ http {{
         location = /old {{ return 302 http://{TARGET4}:8088/beian; }}
     }}
     server {{ listen {TARGET4}:9001; root {www}; }}
+    server {{
+        listen {TARGET4}:443 ssl; root {www};
+        ssl_certificate {tmp}/cert.pem; ssl_certificate_key {tmp}/key.pem;
+    }}
 }}
 """)
         nginx = ["nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)]
         self.spawn(self.target, [*nginx, "-g", "daemon off;"])
         self.page_server(self.target, TARGET4, 8088)
         self.dnsmasq(self.target, TARGET4, TARGET4, tmp / "dns-target.pid")
-        for port in (80, 9001):
+        for port in (80, 443, 9001):
             self.wait_listening(self.target, port)
         self.wait_listening(self.target, 53, udp=True)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.lab.netlab import sweep_stale
-from tests.lab.probelab import HIJACKED, NAME, ROUTER_C4, TARGET4, ProbeLab
+from tests.lab.probelab import HIJACKED, NAME, ROUTER_C4, ROUTER_C6, TARGET4, TARGET6, ProbeLab
 
 pytestmark = pytest.mark.lab
-NEEDED = ("nginx", "dnsmasq", "nft", "curl", "setpriv")
+NEEDED = ("nginx", "dnsmasq", "nft", "setpriv", "openssl")
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,28 @@ def test_healthy_target_is_reachable_by_name(lab: ProbeLab) -> None:
         for f in inside["findings"]
         if f["status"] == "failed" and f["severity"] != "info"
     ] == []
+
+
+def test_ipv6_ping_ports_and_path(lab: ProbeLab) -> None:
+    code, doc = probe(
+        lab,
+        TARGET6,
+        "-6",
+        "--port",
+        "80",
+        "--url",
+        f"http://[{TARGET6}]/",
+        "--path",
+        "--cycles",
+        "2",
+        "--interval",
+        "0.3",
+    )
+    obs = doc["observation"]
+    assert code == 0, doc["problems"]
+    assert obs["ping"]["received"] == 5 and ports(doc)[80]["state"] == "open"
+    assert obs["http"][0]["title"] == "Lab site"
+    assert [h["address"] for h in obs["paths"][0]["hops"]] == [ROUTER_C6, TARGET6]
 
 
 def test_target_firewall_dropping_ping_and_one_port(lab: ProbeLab, tmp_path: Path) -> None:
@@ -225,6 +247,9 @@ def test_block_pages_and_redirects_are_fingerprinted(lab: ProbeLab) -> None:
     assert (waf["status"], waf["fingerprints"]) == (405, ["waf.aliyun"])
     assert inject["fingerprints"] == ["injection.script_after_html"]
     assert doc["fingerprints"]["icp.aliyun"]["kind"] == "icp_filing"
+    code, doc = probe(lab, TARGET4, "--no-ping", "--url", f"https://{TARGET4}/")
+    (tls,) = doc["observation"]["http"]
+    assert (tls["status"], tls["title"], tls["tls_verified"]) == (200, "Lab site", False)
 
 
 def test_unprivileged_probe_uses_ping_sockets_and_tcp_path(lab: ProbeLab) -> None:

@@ -17,6 +17,7 @@ This parser is meant to be the shared one (the FTP checks evaluate rules with it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import shutil
@@ -213,30 +214,19 @@ def parse_nft_ruleset(
 
 # Options that take one value and test the packet → normalized field.
 _IPT_FIELDS = {
-    "-p": "l4proto",
-    "--protocol": "l4proto",
-    "-s": "saddr",
-    "--source": "saddr",
-    "--src": "saddr",
-    "-d": "daddr",
-    "--destination": "daddr",
-    "--dst": "daddr",
-    "-i": "iif",
-    "--in-interface": "iif",
-    "-o": "oif",
-    "--out-interface": "oif",
-    "--dport": "dport",
-    "--destination-port": "dport",
-    "--dports": "dport",
-    "--destination-ports": "dport",
-    "--sport": "sport",
-    "--source-port": "sport",
-    "--sports": "sport",
-    "--source-ports": "sport",
-    "--icmp-type": "icmp_type",
-    "--icmpv6-type": "icmp_type",
-    "--ctstate": "ct_state",
-    "--state": "ct_state",
+    option: field
+    for field, options in {
+        "l4proto": ("-p", "--protocol"),
+        "saddr": ("-s", "--source", "--src"),
+        "daddr": ("-d", "--destination", "--dst"),
+        "iif": ("-i", "--in-interface"),
+        "oif": ("-o", "--out-interface"),
+        "dport": ("--dport", "--destination-port", "--dports", "--destination-ports"),
+        "sport": ("--sport", "--source-port", "--sports", "--source-ports"),
+        "icmp_type": ("--icmp-type", "--icmpv6-type"),
+        "ct_state": ("--ctstate", "--state"),
+    }.items()
+    for option in options
 }
 _IPT_NO_TEST = {"-m", "--match", "--comment"}  # take a value, test nothing
 
@@ -393,17 +383,7 @@ def combine(nft_text: str | None, iptables: dict[str, str], backend: str | None)
     for chain in chains:
         room = MAX_RULES - total
         if len(chain.rules) > room:
-            chain = FirewallChain(
-                chain.source,
-                chain.family,
-                chain.table,
-                chain.name,
-                chain.rules[: max(room, 0)],
-                chain.hook,
-                chain.priority,
-                chain.policy,
-            )
-            truncated = True
+            chain, truncated = dataclasses.replace(chain, rules=chain.rules[: max(room, 0)]), True
         total += len(chain.rules)
         kept.append(chain)
     return FirewallFacts(tuple(kept), tuple(sources), backend, skipped, truncated)

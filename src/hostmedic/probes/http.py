@@ -71,13 +71,15 @@ class FetchError(Exception):
 def _connection(url: str, timeout_s: float, verify: bool) -> http.client.HTTPConnection:
     parts = urlsplit(url)
     host = parts.hostname or ""
+    # an explicit port: http.client would otherwise split an IPv6 literal at its last colon
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     if parts.scheme == "https":
         context = ssl.create_default_context()
         if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return http.client.HTTPSConnection(host, parts.port, timeout=timeout_s, context=context)
-    return http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
+        return http.client.HTTPSConnection(host, port, timeout=timeout_s, context=context)
+    return http.client.HTTPConnection(host, port, timeout=timeout_s)
 
 
 def _request(url: str, timeout_s: float, verify: bool) -> _Response:

@@ -32,6 +32,7 @@ from hostmedic.probes.icmp_socket import IcmpSocket
 from hostmedic.probes.ping import PAYLOAD
 
 BATCH = 8
+TCP_PROBE_TIMEOUT_S = 0.95
 REACHED, HOP, LOST = "reached", "hop", "lost"
 
 
@@ -187,6 +188,9 @@ def trace(
     try:
         if mode == "tcp":
             prober = tcp_prober(address, port or 80)
+            # Wait less than the kernel's first SYN retransmission (1 s): a lost probe then
+            # counts as lost, not as a 1-second answer (mtr --tcp shows it as latency).
+            timeout_s = min(timeout_s, TCP_PROBE_TIMEOUT_S)
         else:
             sock = IcmpSocket(socket.AF_INET6 if ":" in address else socket.AF_INET)
             prober = icmp_prober(sock, address)
