@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hostmedic.analysis.reach_causes import SCORERS, Context
+from hostmedic.analysis.reach_causes import SCORERS
 from hostmedic.analysis.reach_checklist import ChecklistItem, checklist
+from hostmedic.analysis.reach_context import Context
 from hostmedic.analysis.reach_observations import Observations
 from hostmedic.analysis.reach_signals import PREDICATES, abnormal_redirect, ads_injected
 from hostmedic.analysis.reach_symptoms import Reason, peers_of, symptoms_of
