@@ -30,6 +30,7 @@ from hostmedic.analysis.compare import (
     page_differences,
     reachability,
 )
+from hostmedic.cli_verdict import print_verdict_part, verdict_json, verdict_options
 from hostmedic.collectors.vantage import read_vantage
 from hostmedic.errors import ParseError, UsageError
 from hostmedic.facts.probe import ROLES, Observation, dump_evidence, load_evidence
@@ -216,6 +217,7 @@ def register(cli: click.Group, t: Translator) -> None:
     @click.argument("target")
     @_lang_option(t)
     @_probe_options(t)
+    @verdict_options(t)
     def probe(target: str, **o: Any) -> None:
         from hostmedic.render import probe_view
         from hostmedic.render.probe_json import probe_document
@@ -238,6 +240,7 @@ def register(cli: click.Group, t: Translator) -> None:
         dns, pages = dns_disagreements(everything), page_differences(everything)
         if o["as_json"]:
             doc = probe_document(own, evidence, result, code, dns, pages, t)
+            doc.update(verdict_json(everything, o, t))
             click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             console = Console(highlight=False)
@@ -247,4 +250,5 @@ def register(cli: click.Group, t: Translator) -> None:
                 probe_view.print_side_by_side(console, everything, t)
             probe_view.print_comparisons(console, dns, pages, t)
             probe_view.print_status(console, result, t)
+            print_verdict_part(console, everything, o, t)
         sys.exit(code)

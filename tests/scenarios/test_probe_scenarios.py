@@ -34,7 +34,11 @@ def test_merged_evidence_names_both_sides_of_the_blocked_port():
         == "l4proto tcp dport 9001 drop"
     )
     assert doc["fingerprints"] == {"icp.aliyun": {"kind": "icp_filing", "vendor": "Alibaba Cloud"}}
-    assert doc["verdict"] is None and doc["observation"] is None
+    assert doc["observation"] is None
+    # the seed's tree asks about the page first: the filing notice, then the inside page
+    verdict = doc["verdict"]
+    assert (verdict["node"], verdict["complete"]) == ("1.1-B.1-A.1", False)
+    assert [c["id"] for c in verdict["causes"][:2]] == ["icp_filing", "target_host_internal"]
 
 
 @pytest.mark.parametrize("lang", LANGS)
