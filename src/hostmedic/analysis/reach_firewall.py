@@ -1,22 +1,19 @@
 """The host firewall as the reachability tree asks about it: does it drop this client's
 ping, this port, everything — or, on a source host, its own traffic going out?
 
-The packet evaluator is :mod:`hostmedic.analysis.firewall` (prerouting + input chains);
-this module asks it about a handful of hypothetical packets (no packet is sent). For the
-outbound question the output chains are presented to the same evaluator as input chains
-(conditions on the destination address evaluate the same way), so there is one
-evaluator for both directions. Pure.
+The packet evaluator is :mod:`hostmedic.analysis.firewall` (prerouting + input chains for
+inbound packets, output + postrouting for ``direction="out"``); this module asks it about
+a handful of hypothetical packets (no packet is sent). Pure.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Sequence
 
 from hostmedic.analysis.firewall import DROP, REJECT, Decision, Packet, evaluate
 from hostmedic.analysis.reach_observations import Firewall
-from hostmedic.facts.network import FirewallFacts, NetworkFacts
+from hostmedic.facts.network import NetworkFacts
 
 UNUSED_PORT = 9  # discard: a port no service should need
 OTHER_SOURCE = "100.127.255.254"  # an address no rule should name (carrier-grade NAT space)
@@ -28,14 +25,6 @@ def _family(address: str | None) -> str:
 
 def _blocked(decision: Decision) -> bool:
     return decision.verdict in (DROP, REJECT)
-
-
-def outbound_view(fw: FirewallFacts) -> FirewallFacts:
-    """The output chains as the evaluator's input chains; the input side left out."""
-    chains = tuple(
-        dataclasses.replace(c, hook="input" if c.hook == "output" else None) for c in fw.chains
-    )
-    return dataclasses.replace(fw, chains=chains)
 
 
 def _denied(facts: NetworkFacts, source: str) -> list[str]:
@@ -90,9 +79,8 @@ def firewall_summary(
     # says nothing.
     everything = _blocked(icmp) and len(blocked) == len(ports) and _blocked(inbound(UNUSED_PORT))
     only_this_source = [source for p in blocked if not _blocked(inbound(p, OTHER_SOURCE))][:1]
-    out = outbound_view(fw)
     out_blocked = any(
-        _blocked(evaluate(out, Packet(proto, _family(d), dport=port, icmp_type=kind, daddr=d)))
+        _blocked(evaluate(fw, Packet(proto, _family(d), port, kind, daddr=d, direction="out")))
         for d in destinations
         for proto, port, kind in [("icmp", None, "echo-request")]
         + [("tcp", p, None) for p in (ports or [UNUSED_PORT])]
