@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
 from hostmedic.collectors.packages import package_database_present, package_owners
+from hostmedic.collectors.weblogs import WeblogCollection
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
+from hostmedic.facts.weblogs import WeblogFacts
 from hostmedic.settings import Settings
 
 Progress = Callable[[float], None]
@@ -147,11 +149,12 @@ def _bandwidth_source(ctx: GatherContext) -> Collection:
 # ``hostmedic.rules.<category>``; adding a category is one line here.
 SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "bandwidth": _bandwidth_source,
+    "weblogs": lambda ctx: WeblogCollection(ctx.root, ctx.settings.weblogs),
 }
 CATEGORIES = tuple(SOURCES)
 
 
-FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts}
+FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts, "weblogs": WeblogFacts}
 
 
 def save_facts(path: str, facts: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostmedic.errors import UsageError
+from hostmedic.settings_weblogs import WeblogSettings, build_weblog_settings
 
 DEFAULT_CONFIG = "/etc/hostmedic/config.toml"
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
@@ -25,6 +26,7 @@ class Settings:
     top_n: int = 5
     min_share: float = 0.10
     geo_overrides: dict[str, str] = field(default_factory=dict)
+    weblogs: WeblogSettings = field(default_factory=WeblogSettings)
 
 
 def parse_bitrate(text: str) -> float:
@@ -72,4 +74,5 @@ def build_settings(
         top_n=int(bw.get("top_n", 5)),
         min_share=float(bw.get("min_share", 0.10)),
         geo_overrides=dict(geo.get("overrides", {})),
+        weblogs=build_weblog_settings(config.get("weblogs", {})),
     )

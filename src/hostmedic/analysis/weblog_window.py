@@ -22,6 +22,7 @@ from hostmedic.analysis.weblog_scan import KIND_NAMES, ChunkStats
 from hostmedic.facts.weblogs import (
     ClientUsage,
     CrawlerUsage,
+    KindUsage,
     LineSpan,
     MalformedLine,
     MinuteCount,
@@ -234,6 +235,9 @@ class Rollup:
     path_bursts: tuple[PathBurst, ...]
     crawlers: tuple[CrawlerUsage, ...]
     referers: tuple[RefererUsage, ...]
+    hotlink_requests: int
+    hotlink_bytes: int
+    kinds: tuple[KindUsage, ...]
     own_hosts: tuple[str, ...]
     own_hosts_inferred: bool
     statuses: tuple[StatusUsage, ...]
@@ -262,13 +266,17 @@ def roll_up(
 ) -> Rollup:
     """Top lists, bursts, crawler and referer shares out of the merged counts."""
     own, inferred = _own_hosts(stats, site_hosts)
+    foreign = _foreign(stats, own)
     return Rollup(
         clients=_clients(stats, top_n),
         paths_by_bytes=_paths(stats, top_n, kinds, by_bytes=True),
         paths_by_requests=_paths(stats, top_n, kinds, by_bytes=False),
         path_bursts=_path_bursts(stats, top_n),
         crawlers=_crawlers(stats, generic_crawlers),
-        referers=_foreign_referers(stats, own, top_n),
+        referers=_foreign_referers(stats, foreign, top_n),
+        hotlink_requests=sum(v[0] for _, v in foreign),
+        hotlink_bytes=sum(v[1] for _, v in foreign),
+        kinds=_kinds(stats, kinds),
         own_hosts=own,
         own_hosts_inferred=inferred,
         statuses=_statuses(stats),
@@ -367,15 +375,26 @@ def _own_hosts(stats: WindowStats, configured: tuple[str, ...]) -> tuple[tuple[s
     return (text(top),), True
 
 
-def _foreign_referers(
-    stats: WindowStats, own: tuple[str, ...], top_n: int
-) -> tuple[RefererUsage, ...]:
+def _foreign(stats: WindowStats, own: tuple[str, ...]) -> list[tuple[bytes, list[int]]]:
+    """Referer hosts of downloads and images that are not the site itself."""
     if not own:
-        return ()
+        return []
     own_sites = {site_of(h.lstrip("*.")) for h in own}
-    foreign = [
-        (host, v) for host, v in stats.referers.items() if site_of(text(host)) not in own_sites
-    ]
+    return [(h, v) for h, v in stats.referers.items() if site_of(text(h)) not in own_sites]
+
+
+def _kinds(stats: WindowStats, kinds: dict[str, str]) -> tuple[KindUsage, ...]:
+    totals: dict[str, list[int]] = {name: [0, 0] for name in KIND_NAMES}
+    for raw, (requests, size) in stats.paths.items():
+        row = totals[kinds.get(_extension(text(raw)), KIND_NAMES[0])]
+        row[0] += requests
+        row[1] += size
+    return tuple(KindUsage(k, r, b) for k, (r, b) in totals.items())
+
+
+def _foreign_referers(
+    stats: WindowStats, foreign: list[tuple[bytes, list[int]]], top_n: int
+) -> tuple[RefererUsage, ...]:
     out = []
     for host, (requests, size) in _top(foreign, top_n, lambda v: v[1]):
         out.append(

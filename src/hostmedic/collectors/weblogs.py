@@ -304,6 +304,9 @@ def collect_weblogs(
         path_bursts=rolled.path_bursts,
         crawlers=rolled.crawlers,
         referers=rolled.referers,
+        hotlink_requests=rolled.hotlink_requests,
+        hotlink_bytes=rolled.hotlink_bytes,
+        kinds=rolled.kinds,
         own_hosts=rolled.own_hosts,
         own_hosts_inferred=rolled.own_hosts_inferred,
         statuses=rolled.statuses,
@@ -312,3 +315,23 @@ def collect_weblogs(
         pruned_below=stats.pruned_below,
         burst_floor=floor,
     )
+
+
+class WeblogCollection:
+    """The ``weblogs`` category of ``hostmedic diagnose``: the logs found under the
+    context's root, the default window. Read in ``finish`` (after any sampling window),
+    so a big log never delays the start of the bandwidth sample."""
+
+    wants_window = False
+
+    def __init__(self, root: str, settings: WeblogSettings) -> None:
+        self._root, self._settings = root, settings
+
+    def tick(self) -> None:
+        return None
+
+    def finish(self) -> dict[str, WeblogFacts]:
+        return {"weblogs": collect_weblogs(LogRequest(root=self._root), self._settings)}
+
+    def close(self) -> None:
+        return None

@@ -11,7 +11,13 @@ memory, and every count is a lower bound off by at most that much.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+
+
+def percent(part: float, whole: float) -> int:
+    """``part`` as a whole percentage of ``whole`` (0 when ``whole`` is 0)."""
+    return round(100 * part / whole) if whole > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,15 @@ class StatusUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class KindUsage:
+    """Requests and bytes of one kind of file (download / image / asset / page)."""
+
+    kind: str
+    requests: int
+    bytes_sent: int
+
+
+@dataclass(frozen=True, slots=True)
 class MinuteCount:
     minute_s: int
     requests: int
@@ -153,6 +168,9 @@ class WeblogFacts:
     path_bursts: tuple[PathBurst, ...]
     crawlers: tuple[CrawlerUsage, ...]
     referers: tuple[RefererUsage, ...]
+    hotlink_requests: int
+    hotlink_bytes: int
+    kinds: tuple[KindUsage, ...]
     own_hosts: tuple[str, ...]
     own_hosts_inferred: bool
     statuses: tuple[StatusUsage, ...]
@@ -165,6 +183,14 @@ class WeblogFacts:
     def window_s(self) -> int:
         """Length of the judged window (at least one minute)."""
         return max(60, self.until_s - self.since_s)
+
+    def clock(self, seconds: int) -> str:
+        """``2026-11-19 10:05 +0800``: a time as the log itself writes it."""
+        zone = dt.timezone(dt.timedelta(seconds=self.utc_offset_s))
+        return dt.datetime.fromtimestamp(seconds, zone).strftime("%Y-%m-%d %H:%M %z")
+
+    def window_text(self) -> str:
+        return f"{self.clock(self.since_s)} – {self.clock(self.until_s)}"
 
     @property
     def malformed_lines(self) -> int:
