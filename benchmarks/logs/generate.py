@@ -63,7 +63,9 @@ class _Zipf:
 
 
 def _address(rng: random.Random) -> str:
-    return f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return (
+        f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    )
 
 
 def lines(seed: int, start_s: int, hours: float, count: int) -> Iterator[str]:
@@ -102,7 +104,10 @@ def lines(seed: int, start_s: int, hours: float, count: int) -> Iterator[str]:
                 ua, ip = rng.choice(CRAWLERS), f"220.181.108.{n % 200 + 1}"
                 path, size = rng.choice(PAGES).format(n=n), rng.randrange(5000, 60000)
             elif r < 0.12:
-                path, size = rng.choice(DOWNLOADS).format(n=n % 50), rng.randrange(2_000_000, 9_000_000)
+                path, size = (
+                    rng.choice(DOWNLOADS).format(n=n % 50),
+                    rng.randrange(2_000_000, 9_000_000),
+                )
                 if rng.random() < 0.3:
                     referer = rng.choice(FOREIGN_REFERERS)
             elif r < 0.55:
@@ -111,15 +116,17 @@ def lines(seed: int, start_s: int, hours: float, count: int) -> Iterator[str]:
                     status, size = 304, 0
             else:
                 path, size = rng.choice(PAGES).format(n=n), rng.randrange(3000, 40000)
-                referer = "https://www.baidu.com/s?wd=example" if rng.random() < 0.3 else OWN_REFERER
+                referer = (
+                    "https://www.baidu.com/s?wd=example" if rng.random() < 0.3 else OWN_REFERER
+                )
             if rng.random() < 0.01:
                 status, size = rng.choice((404, 404, 404, 502, 504)), 150
-        yield (
-            f'{ip} - - [{stamp}] "GET {path} HTTP/1.1" {status} {size} "{referer}" "{ua}"\n'
-        )
+        yield (f'{ip} - - [{stamp}] "GET {path} HTTP/1.1" {status} {size} "{referer}" "{ua}"\n')
 
 
-def write(path: Path, size_mb: float, seed: int = 7, hours: float = 24.0, start_s: int = 1_795_000_000) -> int:
+def write(
+    path: Path, size_mb: float, seed: int = 7, hours: float = 24.0, start_s: int = 1_795_000_000
+) -> int:
     """Write about ``size_mb`` MiB of log lines to ``path``; returns the line count."""
     approx_line = 215
     count = int(size_mb * 1024 * 1024 / approx_line)

@@ -147,7 +147,12 @@ def register(cli: click.Group, t: Translator) -> None:
                 raise UsageError("error.cannot_read", path=root, detail=os.strerror(20))
             request = LogRequest(files, root, format_spec, since, until, whole_log)
             with _progress(t) as update:
-                facts = collect_weblogs(request, settings.weblogs, update)
+                try:
+                    facts = collect_weblogs(request, settings.weblogs, update)
+                except FactUnavailable as exc:
+                    if files:  # the operator named files that cannot be used: their error
+                        raise UsageError(exc.key, **exc.params) from exc
+                    raise
         if save:
             save_facts(save, {"weblogs": facts})
         findings, errors = run_rules(

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hostmedic.analysis.weblog_formats import LogFormat, Record, parse_time
-from hostmedic.analysis.weblog_parse import parse_lines
+from hostmedic.analysis.weblog_parse import EXAMPLES_KEPT, parse_lines
 
 PAGE, DOWNLOAD, IMAGE, ASSET = 0, 1, 2, 3
 KIND_NAMES = ("page", "download", "image", "asset")
@@ -193,6 +193,8 @@ class Scanner:
             when = times.get(stamp) or self._time(fmt, stamp)
             if when is None:
                 out.malformed += 1
+                if len(out.examples) < EXAMPLES_KEPT:  # the line itself is gone: its fields
+                    out.examples.append((line_no, b"%s [%s] %s" % (ip, stamp, path)))
                 continue
             second, minute, offset = when
             if second < first_s:
