@@ -20,7 +20,7 @@ from typing import BinaryIO
 from hostmedic.analysis.weblog_formats import LogFormat, parse_time
 from hostmedic.analysis.weblog_parse import minute_key, parse_lines
 
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 MAX_LINE = 1024 * 1024
 SAMPLE_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"

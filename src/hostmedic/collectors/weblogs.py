@@ -2,7 +2,7 @@
 clock, stream every file through the scanner (in worker processes when there is a lot to
 read) and roll the counts up into :class:`WeblogFacts`.
 
-Work is split by whole-minute chunks of about 8 MiB: the parent reads and decompresses
+Work is split by whole-minute chunks of about 4 MiB: the parent reads and decompresses
 (sequential I/O, cheap), workers parse and count (the CPU-bound part), the parent merges
 in file order. At most two chunks per worker are in flight, so memory stays at a few
 chunks plus the bounded tables whatever the size of the logs. Chunks that lie entirely
