@@ -217,7 +217,7 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"logs-{dt.date.today().isoformat()}.json"
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        print("| tool | round | wall s | CPU s | lines/s | peak RSS MiB | load before → after |")
+        print("| tool | round | wall s | CPU s | lines/s | peak PSS MiB | load before → after |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in [*runs, window]:
             print(

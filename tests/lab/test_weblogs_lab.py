@@ -17,12 +17,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.scenarios.test_scenarios import run
 
 BURST = 150  # requests from one address inside one minute (the config's threshold: 100)
 TIMED = (
@@ -116,18 +117,6 @@ def _traffic(port: int) -> int:
     return sent + 1
 
 
-def _hostmedic(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LANG": "C.UTF-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "hostmedic", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.lab
 def test_real_nginx_logs_found_through_its_config(
     nginx_root: tuple[Path, int], tmp_path: Path
@@ -137,7 +126,7 @@ def test_real_nginx_logs_found_through_its_config(
     time.sleep(0.5)  # nginx writes each line at the end of its request; let the last land
     config = tmp_path / "hostmedic.toml"
     config.write_text("[weblogs]\nip_per_minute_warning = 100\nhotlink_min_bytes = 1000000\n")
-    result = _hostmedic("logs", "--root", str(root), "--config", str(config), "--json")
+    result = run("logs", "--root", str(root), "--config", str(config), "--json")
     doc = json.loads(result.stdout)
     by_path = {Path(s["path"]).name: s for s in doc["sources"]}
     assert by_path["access.log"]["format_name"] == "timed"  # the log_format from nginx.conf

@@ -2,26 +2,11 @@
 errors without tracebacks, custom formats, save/replay of the facts."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from tests.scenarios.test_scenarios import run
 from tests.unit import weblog_samples as S
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "LANG": "C.UTF-8"}
-    env.pop("LC_ALL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "hostmedic", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

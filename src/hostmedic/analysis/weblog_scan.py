@@ -16,7 +16,9 @@ classified) are cached per distinct value.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from hostmedic.analysis.weblog_formats import LogFormat, Record, parse_time
 from hostmedic.analysis.weblog_parse import EXAMPLES_KEPT, parse_lines
@@ -25,6 +27,7 @@ PAGE, DOWNLOAD, IMAGE, ASSET = 0, 1, 2, 3
 KIND_NAMES = ("page", "download", "image", "asset")
 CACHE_LIMIT = 50_000  # per-value caches are cleared past this many entries (hostile logs)
 NEVER = 1 << 40  # a time after every log's end
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +42,43 @@ class ScanSpec:
     kinds: tuple[tuple[bytes, int], ...] = ()
 
 
+@dataclass(slots=True, kw_only=True)
+class Tables:
+    """The counting tables a chunk fills and the window merges, all by addition. Keys
+    are raw bytes; ``[requests, bytes]`` values unless said otherwise."""
+
+    PAIRS: ClassVar[tuple[str, ...]] = ("ips", "paths", "crawlers", "referers")
+    COUNTS: ClassVar[tuple[str, ...]] = (
+        "statuses",
+        "status_minutes",
+        "status_paths",
+        "status_ips",
+        "crawler_ips",
+        "referer_paths",
+        "asset_referers",
+    )
+
+    ips: dict[bytes, list[int]] = field(default_factory=dict)
+    paths: dict[bytes, list[int]] = field(default_factory=dict)
+    statuses: dict[bytes, int] = field(default_factory=dict)
+    status_minutes: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    status_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
+    status_ips: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
+    # bursts; the window appends the source index to each value
+    # (ip, minute) → [requests, first line, last line, top path, its requests]
+    ip_bursts: dict[tuple[bytes, int], list[Any]] = field(default_factory=dict)
+    # (path, minute) → [requests, first line, last line, distinct ips, top ip, its requests]
+    path_bursts: dict[tuple[bytes, int], list[Any]] = field(default_factory=dict)
+    crawlers: dict[str, list[int]] = field(default_factory=dict)
+    crawler_ips: dict[tuple[str, bytes], int] = field(default_factory=dict)
+    referers: dict[bytes, list[int]] = field(default_factory=dict)
+    referer_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
+    asset_referers: dict[bytes, int] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
-class ChunkStats:
-    """Counts of one chunk of one source; every dict merges by addition. Keys are raw
-    bytes; values ``[requests, bytes]`` unless said otherwise."""
+class ChunkStats(Tables):
+    """Counts of one chunk of one source."""
 
     source: int
     lines: int = 0
@@ -58,21 +94,16 @@ class ChunkStats:
     w3c_fields: tuple[bytes, ...] = ()
     # minute → [requests, 4xx, 5xx, first line, last line]
     minutes: dict[int, list[int]] = field(default_factory=dict)
-    ips: dict[bytes, list[int]] = field(default_factory=dict)
-    paths: dict[bytes, list[int]] = field(default_factory=dict)
-    statuses: dict[bytes, int] = field(default_factory=dict)
-    status_minutes: dict[tuple[bytes, int], int] = field(default_factory=dict)
-    status_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    status_ips: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    # (ip, minute) → [requests, first line, last line, top path, its requests]
-    ip_bursts: dict[tuple[bytes, int], list[object]] = field(default_factory=dict)
-    # (path, minute) → [requests, first line, last line, distinct ips, top ip, its requests]
-    path_bursts: dict[tuple[bytes, int], list[object]] = field(default_factory=dict)
-    crawlers: dict[str, list[int]] = field(default_factory=dict)
-    crawler_ips: dict[tuple[str, bytes], int] = field(default_factory=dict)
-    referers: dict[bytes, list[int]] = field(default_factory=dict)
-    referer_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    asset_referers: dict[bytes, int] = field(default_factory=dict)
+
+
+def _cached(cache: dict[bytes, T], key: bytes, compute: Callable[[bytes], T]) -> T:
+    """``compute(key)``, remembered; a cache past CACHE_LIMIT entries starts over."""
+    value = cache.get(key)
+    if value is None:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        value = cache[key] = compute(key)
+    return value
 
 
 def referer_host(referer: bytes) -> bytes:
@@ -105,34 +136,22 @@ class Scanner:
 
     def crawler_of(self, agent: bytes) -> str:
         """The crawler a User-Agent names ("" for none), cached per distinct agent."""
-        name = self._agents.get(agent)
-        if name is None:
-            if len(self._agents) > CACHE_LIMIT:
-                self._agents.clear()
-            lowered = agent.lower()
-            name = next(
-                (n for n, pats in self.spec.crawlers if any(p in lowered for p in pats)), ""
-            )
-            self._agents[agent] = name
-        return name
+        return _cached(self._agents, agent, self._classify)
+
+    def _classify(self, agent: bytes) -> str:
+        lowered = agent.lower()
+        return next((n for n, pats in self.spec.crawlers if any(p in lowered for p in pats)), "")
 
     def kind_of(self, path: bytes) -> int:
-        kind = self._paths.get(path)
-        if kind is None:
-            if len(self._paths) > CACHE_LIMIT:
-                self._paths.clear()
-            dot, slash = path.rfind(b"."), path.rfind(b"/")
-            kind = self._kinds.get(path[dot + 1 :].lower(), PAGE) if dot > slash else PAGE
-            self._paths[path] = kind
-        return kind
+        """PAGE / DOWNLOAD / IMAGE / ASSET by the path's extension, cached per path."""
+        return _cached(self._paths, path, self._kind)
+
+    def _kind(self, path: bytes) -> int:
+        dot, slash = path.rfind(b"."), path.rfind(b"/")
+        return self._kinds.get(path[dot + 1 :].lower(), PAGE) if dot > slash else PAGE
 
     def host_of(self, referer: bytes) -> bytes:
-        host = self._hosts.get(referer)
-        if host is None:
-            if len(self._hosts) > CACHE_LIMIT:
-                self._hosts.clear()
-            host = self._hosts[referer] = referer_host(referer)
-        return host
+        return _cached(self._hosts, referer, referer_host)
 
     def scan(
         self,

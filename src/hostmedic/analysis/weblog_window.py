@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hostmedic.analysis.weblog_scan import KIND_NAMES, ChunkStats
+from hostmedic.analysis.weblog_scan import KIND_NAMES, ChunkStats, Tables
 from hostmedic.facts.weblogs import (
     ClientUsage,
     CrawlerUsage,
@@ -30,6 +30,7 @@ from hostmedic.facts.weblogs import (
     PathUsage,
     RefererUsage,
     StatusUsage,
+    WeblogFacts,
 )
 
 K = TypeVar("K")
@@ -88,7 +89,7 @@ class SourceTally:
 
 
 @dataclass(slots=True)
-class WindowStats:
+class WindowStats(Tables):
     """Every chunk merged; :meth:`add` is called in file order."""
 
     source_paths: list[str]
@@ -98,21 +99,8 @@ class WindowStats:
     bytes_sent: int = 0
     offset_s: int = 0
     pruned_below: int = 0
-    minutes: dict[int, list[int]] = field(default_factory=dict)
+    minutes: dict[int, list[int]] = field(default_factory=dict)  # [requests, 4xx, 5xx]
     spans: dict[tuple[int, int], list[int]] = field(default_factory=dict)
-    ips: dict[bytes, list[int]] = field(default_factory=dict)
-    paths: dict[bytes, list[int]] = field(default_factory=dict)
-    statuses: dict[bytes, int] = field(default_factory=dict)
-    status_minutes: dict[tuple[bytes, int], int] = field(default_factory=dict)
-    status_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    status_ips: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    ip_bursts: dict[tuple[bytes, int], list[Any]] = field(default_factory=dict)
-    path_bursts: dict[tuple[bytes, int], list[Any]] = field(default_factory=dict)
-    crawlers: dict[str, list[int]] = field(default_factory=dict)
-    crawler_ips: dict[tuple[str, bytes], int] = field(default_factory=dict)
-    referers: dict[bytes, list[int]] = field(default_factory=dict)
-    referer_paths: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
-    asset_referers: dict[bytes, int] = field(default_factory=dict)
     examples: list[MalformedLine] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -145,23 +133,10 @@ class WindowStats:
             row[2] += server
             span = self.spans.setdefault((chunk.source, minute), [first, last])
             span[0], span[1] = min(span[0], first), max(span[1], last)
-        for into, more in (
-            (self.ips, chunk.ips),
-            (self.paths, chunk.paths),
-            (self.crawlers, chunk.crawlers),
-            (self.referers, chunk.referers),
-        ):
-            _add_pairs(into, more)
-        for into_counts, more_counts in (
-            (self.statuses, chunk.statuses),
-            (self.status_minutes, chunk.status_minutes),
-            (self.status_paths, chunk.status_paths),
-            (self.status_ips, chunk.status_ips),
-            (self.crawler_ips, chunk.crawler_ips),
-            (self.referer_paths, chunk.referer_paths),
-            (self.asset_referers, chunk.asset_referers),
-        ):
-            _add_counts(into_counts, more_counts)
+        for name in Tables.PAIRS:
+            _add_pairs(getattr(self, name), getattr(chunk, name))
+        for name in Tables.COUNTS:
+            _add_counts(getattr(self, name), getattr(chunk, name))
         self._add_bursts(self.ip_bursts, chunk.ip_bursts, chunk.source)
         self._add_bursts(self.path_bursts, chunk.path_bursts, chunk.source)
         self._bound()
@@ -216,33 +191,6 @@ class WindowStats:
     def span(self, source: int, first: int, last: int) -> LineSpan:
         return LineSpan(self.source_paths[source], first, last)
 
-    def minute_spans(self, minute: int) -> tuple[LineSpan, ...]:
-        """Every file's lines of one minute."""
-        return tuple(
-            self.span(source, first, last)
-            for (source, m), (first, last) in sorted(self.spans.items())
-            if m == minute
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Rollup:
-    """The roll-up's result, before the collector adds its sources and clock."""
-
-    clients: tuple[ClientUsage, ...]
-    paths_by_bytes: tuple[PathUsage, ...]
-    paths_by_requests: tuple[PathUsage, ...]
-    path_bursts: tuple[PathBurst, ...]
-    crawlers: tuple[CrawlerUsage, ...]
-    referers: tuple[RefererUsage, ...]
-    hotlink_requests: int
-    hotlink_bytes: int
-    kinds: tuple[KindUsage, ...]
-    own_hosts: tuple[str, ...]
-    own_hosts_inferred: bool
-    statuses: tuple[StatusUsage, ...]
-    minutes: tuple[MinuteCount, ...]
-
 
 def _extension(path: str) -> str:
     dot, slash = path.rfind("."), path.rfind("/")
@@ -263,11 +211,17 @@ def roll_up(
     kinds: dict[str, str],
     generic_crawlers: frozenset[str],
     site_hosts: tuple[str, ...],
-) -> Rollup:
-    """Top lists, bursts, crawler and referer shares out of the merged counts."""
+    **window: Any,
+) -> WeblogFacts:
+    """The window's facts: top lists, bursts, crawler and referer shares out of the
+    merged counts; ``window`` holds what the collector knows (clock, window, sources)."""
     own, inferred = _own_hosts(stats, site_hosts)
     foreign = _foreign(stats, own)
-    return Rollup(
+    return WeblogFacts(
+        **window,
+        requests=stats.requests,
+        bytes_sent=stats.bytes_sent,
+        distinct_ips=len(stats.ips),
         clients=_clients(stats, top_n),
         paths_by_bytes=_paths(stats, top_n, kinds, by_bytes=True),
         paths_by_requests=_paths(stats, top_n, kinds, by_bytes=False),
@@ -281,6 +235,8 @@ def roll_up(
         own_hosts_inferred=inferred,
         statuses=_statuses(stats),
         minutes=tuple(MinuteCount(m, *row) for m, row in sorted(stats.minutes.items())),
+        malformed_examples=tuple(stats.examples),
+        pruned_below=stats.pruned_below,
     )
 
 

@@ -282,37 +282,17 @@ def collect_weblogs(
     if request.whole_log:
         since = min((t.first_s or end_s for t in seen), default=end_s)
         until = max((t.last_s or end_s for t in seen), default=end_s)
-    rolled = roll_up(
+    return roll_up(
         stats,
         top_n=settings.top_n,
         kinds=extension_kinds(),
         generic_crawlers=frozenset(c.name for c in crawlers() if c.generic),
         site_hosts=settings.site_hosts or server_names(configs),
-    )
-    return WeblogFacts(
         read_at=read_at,
         since_s=since,
         until_s=until,
         utc_offset_s=stats.offset_s if stats.requests else offset_s,
         sources=tuple(_source_facts(s, stats, i) for i, s in enumerate(sources)),
-        requests=stats.requests,
-        bytes_sent=stats.bytes_sent,
-        distinct_ips=len(stats.ips),
-        clients=rolled.clients,
-        paths_by_bytes=rolled.paths_by_bytes,
-        paths_by_requests=rolled.paths_by_requests,
-        path_bursts=rolled.path_bursts,
-        crawlers=rolled.crawlers,
-        referers=rolled.referers,
-        hotlink_requests=rolled.hotlink_requests,
-        hotlink_bytes=rolled.hotlink_bytes,
-        kinds=rolled.kinds,
-        own_hosts=rolled.own_hosts,
-        own_hosts_inferred=rolled.own_hosts_inferred,
-        statuses=rolled.statuses,
-        minutes=rolled.minutes,
-        malformed_examples=tuple(stats.examples),
-        pruned_below=stats.pruned_below,
         burst_floor=floor,
     )
 

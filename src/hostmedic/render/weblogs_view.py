@@ -23,205 +23,147 @@ def _short(value: str, width: int = PATH_WIDTH) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def _table(t: Translator, title: str, *headers: str) -> Table:
+def _table(title: str, t: Translator, columns: str, rows: Iterable[Iterable[object]]) -> Table:
+    """A table whose column keys are ``ui.logs.col.<name>`` (``num.*`` right-aligned),
+    given space-separated; every cell sanitized."""
     table = Table(title=title, title_justify="left", pad_edge=False)
-    for key in headers:
-        numeric = key.startswith("ui.logs.col.num.")
+    for name in columns.split():
         table.add_column(
-            t(key), justify="right" if numeric else "left", overflow="ellipsis", no_wrap=True
+            t("ui.logs.col." + name),
+            justify="right" if name.startswith("num.") else "left",
+            overflow="ellipsis",
+            no_wrap=True,
         )
+    for cells in rows:
+        table.add_row(*(c if isinstance(c, Text) else Text(sanitize(c)) for c in cells))
     return table
-
-
-def _add(table: Table, cells: Iterable[object]) -> None:
-    table.add_row(*(c if isinstance(c, Text) else Text(sanitize(c)) for c in cells))
-
-
-def clock(facts: WeblogFacts, seconds: int) -> str:
-    return facts.clock(seconds)
 
 
 def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _minute(facts: WeblogFacts, seconds: int, shown: bool = True) -> str:
+    return facts.clock(seconds)[5:16] if shown else ""
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{percent(part, whole)} %"
+
+
 def sources_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.sources"),
-        "ui.logs.col.file",
-        "ui.logs.col.format",
-        "ui.logs.col.num.lines",
-        "ui.logs.col.num.in_window",
-        "ui.logs.col.num.malformed",
-    )
-    for s in facts.sources:
-        if s.skipped_key:
-            shown = Text(t("ui.logs.skipped", what=t(s.skipped_key)), style="dim")
-            _add(table, (_short(s.path, 44), shown, "", "", ""))
-            continue
-        bad = s.malformed_lines + s.too_long_lines
-        _add(
-            table,
-            (
+    def rows() -> Iterable[tuple[object, ...]]:
+        for s in facts.sources:
+            if s.skipped_key:
+                shown = Text(t("ui.logs.skipped", what=t(s.skipped_key)), style="dim")
+                yield _short(s.path, 44), shown, "", "", ""
+                continue
+            bad = s.malformed_lines + s.too_long_lines
+            kind = s.format_name + (" (gz)" if s.compressed else "")
+            lines, in_window = _count(s.lines_total), _count(s.lines_in_window)
+            yield (
                 _short(s.path, 44),
-                s.format_name + (" (gz)" if s.compressed else ""),
-                _count(s.lines_total),
-                _count(s.lines_in_window),
+                kind,
+                lines,
+                in_window,
                 Text(_count(bad), style="yellow" if bad else ""),
-            ),
-        )
-    return table
+            )
+
+    columns = "file format num.lines num.in_window num.malformed"
+    return _table(t("ui.logs.sources"), t, columns, rows())
 
 
 def clients_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.clients"),
-        "ui.logs.col.address",
-        "ui.logs.col.num.requests",
-        "ui.logs.col.num.per_minute",
-        "ui.logs.col.num.peak",
-        "ui.logs.col.at",
-        "ui.logs.col.num.sent",
-        "ui.logs.col.crawler",
-    )
     minutes = facts.window_s / 60
-    for c in facts.clients:
-        peak = _count(c.peak_minute_requests) if c.peak_minute_requests else f"<{facts.burst_floor}"
-        _add(
-            table,
-            (
-                c.ip,
-                _count(c.requests),
-                f"{c.requests / minutes:.1f}",
-                peak,
-                clock(facts, c.peak_minute_s)[5:16] if c.peak_minute_requests else "",
-                human_bytes(c.bytes_sent),
-                c.crawler,
-            ),
+    rows = (
+        (
+            c.ip,
+            _count(c.requests),
+            f"{c.requests / minutes:.1f}",
+            _count(c.peak_minute_requests) if c.peak_minute_requests else f"<{facts.burst_floor}",
+            _minute(facts, c.peak_minute_s, bool(c.peak_minute_requests)),
+            human_bytes(c.bytes_sent),
+            c.crawler,
         )
-    return table
+        for c in facts.clients
+    )
+    columns = "address num.requests num.per_minute num.peak at num.sent crawler"
+    return _table(t("ui.logs.clients"), t, columns, rows)
 
 
 def crawlers_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.crawlers"),
-        "ui.logs.col.crawler",
-        "ui.logs.col.num.requests",
-        "ui.logs.col.num.share",
-        "ui.logs.col.num.sent",
-        "ui.logs.col.num.share",
-        "ui.logs.col.num.addresses",
-    )
-    for c in facts.crawlers:
-        _add(
-            table,
-            (
-                c.name,
-                _count(c.requests),
-                f"{percent(c.requests, facts.requests)} %",
-                human_bytes(c.bytes_sent),
-                f"{percent(c.bytes_sent, facts.bytes_sent)} %",
-                _count(c.distinct_ips),
-            ),
+    rows = (
+        (
+            c.name,
+            _count(c.requests),
+            _share(c.requests, facts.requests),
+            human_bytes(c.bytes_sent),
+            _share(c.bytes_sent, facts.bytes_sent),
+            _count(c.distinct_ips),
         )
-    return table
+        for c in facts.crawlers
+    )
+    columns = "crawler num.requests num.share num.sent num.share num.addresses"
+    return _table(t("ui.logs.crawlers"), t, columns, rows)
 
 
 def paths_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.paths_by_bytes"),
-        "ui.logs.col.path",
-        "ui.logs.col.kind",
-        "ui.logs.col.num.requests",
-        "ui.logs.col.num.sent",
-        "ui.logs.col.num.share",
-    )
-    for p in facts.paths_by_bytes:
-        style = "yellow" if p.kind == "download" else ""
-        _add(
-            table,
-            (
-                _short(p.path),
-                Text(t("ui.logs.kind." + p.kind), style=style),
-                _count(p.requests),
-                human_bytes(p.bytes_sent),
-                f"{percent(p.bytes_sent, facts.bytes_sent)} %",
-            ),
+    rows = (
+        (
+            _short(p.path),
+            Text(t("ui.logs.kind." + p.kind), style="yellow" if p.kind == "download" else ""),
+            _count(p.requests),
+            human_bytes(p.bytes_sent),
+            _share(p.bytes_sent, facts.bytes_sent),
         )
-    return table
+        for p in facts.paths_by_bytes
+    )
+    columns = "path kind num.requests num.sent num.share"
+    return _table(t("ui.logs.paths_by_bytes"), t, columns, rows)
 
 
 def bursts_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.bursts"),
-        "ui.logs.col.path",
-        "ui.logs.col.num.peak",
-        "ui.logs.col.at",
-        "ui.logs.col.num.addresses",
-        "ui.logs.col.top_address",
-    )
-    for b in facts.path_bursts:
-        _add(
-            table,
-            (
-                _short(b.path, 30),
-                _count(b.requests),
-                clock(facts, b.minute_s)[5:16],
-                _count(b.distinct_ips),
-                f"{b.top_ip} ({b.top_ip_requests})",
-            ),
+    rows = (
+        (
+            _short(b.path, 30),
+            _count(b.requests),
+            _minute(facts, b.minute_s),
+            _count(b.distinct_ips),
+            f"{b.top_ip} ({b.top_ip_requests})",
         )
-    return table
+        for b in facts.path_bursts
+    )
+    columns = "path num.peak at num.addresses top_address"
+    return _table(t("ui.logs.bursts"), t, columns, rows)
 
 
 def referers_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.referers", hosts=", ".join(facts.own_hosts) or "?"),
-        "ui.logs.col.host",
-        "ui.logs.col.num.requests",
-        "ui.logs.col.num.sent",
-        "ui.logs.col.top_path",
-    )
-    for r in facts.referers:
-        top = r.top_paths[0][0] if r.top_paths else ""
-        _add(
-            table, (_short(r.host, 30), _count(r.requests), human_bytes(r.bytes_sent), _short(top))
+    rows = (
+        (
+            _short(r.host, 30),
+            _count(r.requests),
+            human_bytes(r.bytes_sent),
+            _short(r.top_paths[0][0] if r.top_paths else ""),
         )
-    return table
+        for r in facts.referers
+    )
+    title = t("ui.logs.referers", hosts=", ".join(facts.own_hosts) or "?")
+    return _table(title, t, "host num.requests num.sent top_path", rows)
 
 
 def statuses_table(facts: WeblogFacts, t: Translator) -> Table:
-    table = _table(
-        t,
-        t("ui.logs.statuses"),
-        "ui.logs.col.status",
-        "ui.logs.col.num.requests",
-        "ui.logs.col.num.share",
-        "ui.logs.col.num.peak",
-        "ui.logs.col.at",
-        "ui.logs.col.top_path",
-    )
-    for s in facts.statuses:
-        style = "red" if s.status >= 500 else ("yellow" if s.status >= 400 else "")
-        errors = s.status >= 400
-        _add(
-            table,
-            (
-                Text(str(s.status), style=style),
-                _count(s.requests),
-                f"{percent(s.requests, facts.requests)} %",
-                _count(s.peak_minute_requests) if errors else "",
-                clock(facts, s.peak_minute_s)[5:16] if errors else "",
-                _short(s.top_paths[0][0], 28) if s.top_paths else "",
-            ),
-        )
-    return table
+    def rows() -> Iterable[tuple[object, ...]]:
+        for s in facts.statuses:
+            style = "red" if s.status >= 500 else ("yellow" if s.status >= 400 else "")
+            errors = s.status >= 400
+            top = _short(s.top_paths[0][0], 28) if s.top_paths else ""
+            peak = _count(s.peak_minute_requests) if errors else ""
+            share = _share(s.requests, facts.requests)
+            at = _minute(facts, s.peak_minute_s, errors)
+            yield Text(str(s.status), style=style), _count(s.requests), share, peak, at, top
+
+    columns = "status num.requests num.share num.peak at top_path"
+    return _table(t("ui.logs.statuses"), t, columns, rows())
 
 
 def print_weblogs(console: Console, facts: WeblogFacts, t: Translator) -> None:

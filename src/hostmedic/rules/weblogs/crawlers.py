@@ -13,51 +13,46 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
-from hostmedic.errors import FactUnavailable
 from hostmedic.facts.weblogs import WeblogFacts
-from hostmedic.model import Finding, Severity, Status
-from hostmedic.rules.weblogs.common import cap, evidence, percent, top_list, window_spans
+from hostmedic.model import Finding, Severity
+from hostmedic.rules.weblogs.common import percent, problem, require, top_list, window_evidence
 from hostmedic.settings import Settings
 
 
 @rule("weblogs.crawlers", category="weblogs", runbook_ref="seed 004 §爬虫; §CPU跑满 (搜索引擎爬虫)")
 def crawlers(weblogs: WeblogFacts, settings: Settings) -> Iterator[Finding]:
     """Crawlers make less than 30 % of the requests and of the bytes sent."""
-    if not any(s.has_user_agent for s in weblogs.sources if not s.skipped_key):
-        raise FactUnavailable("no User-Agent in the log format", key="reason.weblogs.no_user_agent")
+    require(weblogs, "has_user_agent", "reason.weblogs.no_user_agent")
     s = settings.weblogs
     requests = sum(c.requests for c in weblogs.crawlers)
     sent = sum(c.bytes_sent for c in weblogs.crawlers)
-    request_share = requests / max(weblogs.requests, 1)
-    byte_share = sent / max(weblogs.bytes_sent, 1)
-    if (
-        requests < s.crawler_min_requests
-        or max(request_share, byte_share) < s.crawler_share_warning
-    ):
+    share = max(requests / max(weblogs.requests, 1), sent / max(weblogs.bytes_sent, 1))
+    if requests < s.crawler_min_requests or share < s.crawler_share_warning:
         return
     ranked = sorted(weblogs.crawlers, key=lambda c: -c.requests)
-    yield Finding(
-        rule_id="weblogs.crawlers",
-        severity=cap(Severity.WARNING, weblogs, settings),
-        status=Status.FAILED,
-        title_key="finding.weblogs.crawlers.title",
-        params={
-            "requests_percent": percent(requests, weblogs.requests),
-            "bytes_percent": percent(sent, weblogs.bytes_sent),
-            "crawlers": top_list(
-                ((c.name, percent(c.requests, weblogs.requests)) for c in ranked), 4
-            ).replace(")", " %)"),
-            "requests": requests,
-            "sent_bytes": sent,
-        },
-        evidence=tuple(
-            evidence(
-                weblogs,
-                window_spans(weblogs),
-                f"crawler={c.name} requests={c.requests} bytes={c.bytes_sent} "
-                f"addresses={c.distinct_ips} top_addresses=[{top_list(c.top_ips, 5)}]",
-            )
+    shares = ((c.name, percent(c.requests, weblogs.requests)) for c in ranked)
+    params = {
+        "requests_percent": percent(requests, weblogs.requests),
+        "bytes_percent": percent(sent, weblogs.bytes_sent),
+        "crawlers": top_list(shares, 4).replace(")", " %)"),
+        "requests": requests,
+        "sent_bytes": sent,
+    }
+    found = window_evidence(
+        weblogs,
+        (
+            f"crawler={c.name} requests={c.requests} bytes={c.bytes_sent} "
+            f"addresses={c.distinct_ips} top_addresses=[{top_list(c.top_ips, 5)}]"
             for c in ranked[:5]
         ),
-        remedy_key="remedy.weblogs.crawlers",
+    )
+    yield problem(
+        weblogs,
+        settings,
+        "weblogs.crawlers",
+        Severity.WARNING,
+        "finding.weblogs.crawlers.title",
+        params,
+        found,
+        "remedy.weblogs.crawlers",
     )

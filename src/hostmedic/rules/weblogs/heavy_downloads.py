@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from hostmedic.engine import rule
-from hostmedic.errors import FactUnavailable
 from hostmedic.facts.weblogs import WeblogFacts
-from hostmedic.model import Finding, Severity, Status
-from hostmedic.rules.weblogs.common import cap, evidence, percent, window_spans
+from hostmedic.model import Finding, Severity
+from hostmedic.rules.weblogs.common import percent, problem, require, window_evidence
 from hostmedic.settings import Settings
 
 
@@ -25,8 +24,7 @@ from hostmedic.settings import Settings
 )
 def heavy_downloads(weblogs: WeblogFacts, settings: Settings) -> Iterator[Finding]:
     """Downloads and media make less than 30 % of the bytes sent (or under 100 MiB)."""
-    if not any(s.has_bytes for s in weblogs.sources if not s.skipped_key):
-        raise FactUnavailable("no byte counts in the log format", key="reason.weblogs.no_bytes")
+    require(weblogs, "has_bytes", "reason.weblogs.no_bytes")
     s = settings.weblogs
     downloads = next((k for k in weblogs.kinds if k.kind == "download"), None)
     if downloads is None or downloads.bytes_sent < s.download_min_bytes:
@@ -35,25 +33,27 @@ def heavy_downloads(weblogs: WeblogFacts, settings: Settings) -> Iterator[Findin
     if share < s.download_share_warning:
         return
     heavy = [p for p in weblogs.paths_by_bytes if p.kind == "download"]
-    yield Finding(
-        rule_id="weblogs.heavy_downloads",
-        severity=cap(Severity.WARNING, weblogs, settings),
-        status=Status.FAILED,
-        title_key="finding.weblogs.heavy_downloads.title",
-        params={
-            "percent": percent(share, 1),
-            "sent_bytes": downloads.bytes_sent,
-            "requests": downloads.requests,
-            "paths": ", ".join(p.path for p in heavy[:3]),
-        },
-        evidence=tuple(
-            evidence(
-                weblogs,
-                window_spans(weblogs),
-                f"path={p.path!r} kind={p.kind} requests={p.requests} bytes={p.bytes_sent} "
-                f"share_of_bytes={percent(p.bytes_sent, weblogs.bytes_sent)}%",
-            )
+    params = {
+        "percent": percent(share, 1),
+        "sent_bytes": downloads.bytes_sent,
+        "requests": downloads.requests,
+        "paths": ", ".join(p.path for p in heavy[:3]),
+    }
+    found = window_evidence(
+        weblogs,
+        (
+            f"path={p.path!r} kind={p.kind} requests={p.requests} bytes={p.bytes_sent} "
+            f"share_of_bytes={percent(p.bytes_sent, weblogs.bytes_sent)}%"
             for p in heavy[:5]
         ),
-        remedy_key="remedy.weblogs.heavy_downloads",
+    )
+    yield problem(
+        weblogs,
+        settings,
+        "weblogs.heavy_downloads",
+        Severity.WARNING,
+        "finding.weblogs.heavy_downloads.title",
+        params,
+        found,
+        "remedy.weblogs.heavy_downloads",
     )

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 from hostmedic.engine import rule
 from hostmedic.facts.weblogs import StatusUsage, WeblogFacts
-from hostmedic.model import Finding, Severity, Status
-from hostmedic.rules.weblogs.common import cap, clock, evidence, percent, top_list, window_spans
+from hostmedic.model import Finding, Severity
+from hostmedic.rules.weblogs.common import clock, percent, problem, top_list, window_evidence
 from hostmedic.settings import Settings
 from hostmedic.settings_weblogs import WeblogSettings
 
@@ -53,30 +53,29 @@ def http_errors(weblogs: WeblogFacts, settings: Settings) -> Iterator[Finding]:
         if severity is None:
             continue
         code = str(row.status) if row.status in NAMED else "5xx"
-        yield Finding(
-            rule_id="weblogs.http_errors",
-            severity=cap(severity, weblogs, settings),
-            status=Status.FAILED,
-            title_key=f"finding.weblogs.http_errors.{code}.title",
-            params={
-                "status": row.status,
-                "count": row.requests,
-                "percent": percent(row.requests, weblogs.requests),
-                "peak": row.peak_minute_requests,
-                "peak_percent": percent(row.peak_minute_requests, minute_total),
-                "at": clock(weblogs, row.peak_minute_s),
-                "paths": top_list(row.top_paths),
-            },
-            evidence=(
-                evidence(
-                    weblogs,
-                    window_spans(weblogs),
-                    f"status={row.status} requests={row.requests} of {weblogs.requests} "
-                    f"peak_minute={clock(weblogs, row.peak_minute_s)} "
-                    f"({row.peak_minute_requests} of {minute_total}) "
-                    f"top_paths=[{top_list(row.top_paths, 5)}] "
-                    f"top_addresses=[{top_list(row.top_ips, 5)}]",
-                ),
-            ),
-            remedy_key=f"remedy.weblogs.http_errors.{code}",
+        params = {
+            "status": row.status,
+            "count": row.requests,
+            "percent": percent(row.requests, weblogs.requests),
+            "peak": row.peak_minute_requests,
+            "peak_percent": percent(row.peak_minute_requests, minute_total),
+            "at": clock(weblogs, row.peak_minute_s),
+            "paths": top_list(row.top_paths),
+        }
+        excerpt = (
+            f"status={row.status} requests={row.requests} of {weblogs.requests} "
+            f"peak_minute={clock(weblogs, row.peak_minute_s)} "
+            f"({row.peak_minute_requests} of {minute_total}) "
+            f"top_paths=[{top_list(row.top_paths, 5)}] "
+            f"top_addresses=[{top_list(row.top_ips, 5)}]"
+        )
+        yield problem(
+            weblogs,
+            settings,
+            "weblogs.http_errors",
+            severity,
+            f"finding.weblogs.http_errors.{code}.title",
+            params,
+            window_evidence(weblogs, [excerpt]),
+            f"remedy.weblogs.http_errors.{code}",
         )
