@@ -149,3 +149,22 @@ def test_collect_under_root(tmp_path):
         "www.shop.example.org",
     )
     assert not facts.own_hosts_inferred
+
+
+def test_empty_logs_are_said_not_guessed(tmp_path):
+    import pytest
+
+    from hostmedic.errors import FactUnavailable
+
+    logs = tmp_path / "var/log/nginx"
+    logs.mkdir(parents=True)
+    (logs / "access.log").write_bytes(b"")
+    with pytest.raises(FactUnavailable) as raised:
+        collect_weblogs(LogRequest(root=str(tmp_path)), Settings().weblogs)
+    assert raised.value.key == "reason.weblogs.all_empty"
+    S.write(logs / "access.log.1", S.healthy(minutes=5))
+    facts = collect_weblogs(LogRequest(root=str(tmp_path)), Settings().weblogs)
+    assert {os.path.basename(s.path): s.skipped_key for s in facts.sources} == {
+        "access.log": "reason.weblogs.empty",
+        "access.log.1": "",
+    }

@@ -103,7 +103,9 @@ def _prepare(found: list[FoundLog], explicit: LogFormat | None) -> list[_Source]
             out.append(src)
             continue
         src.fmt = explicit or sniff(sample, [log.fmt] if log.fmt else declared)
-        if src.fmt is None:
+        if not any(sample):
+            src.fmt, src.skipped_key = None, "reason.weblogs.empty"
+        elif src.fmt is None:
             src.skipped_key = "reason.weblogs.unknown_format"
             src.note = next((line[:120] for line in sample if line), b"").decode(
                 "utf-8", "backslashreplace"
@@ -256,6 +258,8 @@ def collect_weblogs(
     sources = _prepare(found, explicit)
     end = _log_end(sources)
     if end is None:
+        if all(s.skipped_key == "reason.weblogs.empty" for s in sources):
+            raise FactUnavailable("the access logs are empty", key="reason.weblogs.all_empty")
         raise FactUnavailable("no readable access log", key="reason.weblogs.no_readable_log")
     end_s, offset_s = end
     if request.whole_log:

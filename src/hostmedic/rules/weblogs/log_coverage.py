@@ -17,7 +17,7 @@ from hostmedic.rules.weblogs.common import percent
 from hostmedic.settings import Settings
 
 MALFORMED_WARNING_SHARE = 0.05
-REPORTED_SKIPS = ("reason.weblogs.unreadable", "reason.weblogs.unknown_format")
+REPORTED_SKIPS = ("reason.weblogs.unreadable", "reason.weblogs.unknown_format")  # not: empty, old
 
 
 @rule("weblogs.log_coverage", category="weblogs", runbook_ref="seed 004 §爬虫 (分析访问日志)")
