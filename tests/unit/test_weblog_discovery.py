@@ -168,3 +168,21 @@ def test_empty_logs_are_said_not_guessed(tmp_path):
         "access.log": "reason.weblogs.empty",
         "access.log.1": "",
     }
+
+
+def test_unreadable_logs_name_the_file(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    import hostmedic.collectors.weblogs as collector
+    from hostmedic.errors import FactUnavailable
+
+    def denied(path, size=0):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+    path = S.write(tmp_path / "access.log", S.healthy(minutes=2))
+    monkeypatch.setattr(collector, "read_sample", denied)
+    with pytest.raises(FactUnavailable) as raised:
+        collect_weblogs(LogRequest(files=(str(path),)), Settings().weblogs)
+    assert raised.value.key == "reason.unreadable" and raised.value.params["path"] == str(path)

@@ -260,6 +260,10 @@ def collect_weblogs(
     if end is None:
         if all(s.skipped_key == "reason.weblogs.empty" for s in sources):
             raise FactUnavailable("the access logs are empty", key="reason.weblogs.all_empty")
+        denied = [s for s in sources if s.skipped_key == "reason.weblogs.unreadable"]
+        if len(denied) == len(sources):  # typically: not root, logs are root:adm 0640
+            path = denied[0].found.path
+            raise FactUnavailable(denied[0].note, key="reason.unreadable", path=path)
         raise FactUnavailable("no readable access log", key="reason.weblogs.no_readable_log")
     end_s, offset_s = end
     if request.whole_log:
