@@ -18,6 +18,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from hostmedic import __version__
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.i18n import LANGUAGES, Translator
 
@@ -51,6 +52,7 @@ def logs_document(
     body = to_jsonable(facts)
     doc = {
         "schema": LOGS_SCHEMA,
+        "tool": {"name": "hostmedic", "version": __version__},
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "language": t.language,
         "exit_code": code,

@@ -81,4 +81,5 @@ def test_diagnose_weblogs_snapshot(lang):
 def test_logs_json_snapshot():
     doc = logs_json("attack")
     doc["generated_at"] = "<time>"
+    doc["tool"]["version"] = "<version>"
     check_snapshot("logs.attack.en.json", json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
