@@ -101,7 +101,11 @@ def test_apache_combined_with_escaped_quotes_and_dash_bytes():
         rb'203.0.113.99 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1 HTTP/1.0" 200 - '
         rb'"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav) \"x\""'
     )
-    for f in (fmt, COMBINED):  # the fast path hands escaped quotes to the Apache regex
+    assert fmt is COMBINED  # Apache's combined layout takes the fast path…
+    debian = r"%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\""
+    assert apache_format("combined", debian) is COMBINED
+    assert apache_format("common", '%a %l %u %t "%r" %>s %B') is COMMON
+    for f in (fmt, COMBINED):  # …which hands lines with escaped quotes to the Apache regex
         record = parse_lines(f, [line], 1).records[0]
         assert record[3:6] == (b"/apache_pb.gif", b"200", 0)
         assert record[7] == rb"Mozilla/4.08 [en] (Win98; I ;Nav) \"x\""

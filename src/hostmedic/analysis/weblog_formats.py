@@ -68,7 +68,7 @@ COMBINED_NGINX = (
     '"$http_referer" "$http_user_agent"'
 )
 COMMON_NGINX = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'
-_APACHE_COMBINED = (
+_APACHE_ESCAPED = (
     rb'(?P<ip>\S+) \S+ (?:\S+|"[^"]*") \[(?P<time>[^\]]+)\] '
     rb'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<bytes>\d+|-)'
     rb'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)".*)?'
@@ -105,7 +105,7 @@ COMBINED = LogFormat("combined", "combined", "clf", definition=COMBINED_NGINX)
 COMMON = LogFormat("common", "common", "clf", definition=COMMON_NGINX)
 IIS = LogFormat("iis-w3c", "w3c", "w3c")
 APACHE_ESCAPED = LogFormat(
-    "combined", "regex", "clf", _APACHE_COMBINED, _APACHE_COMBINED, ("ip", "time", "request")
+    "combined", "regex", "clf", _APACHE_ESCAPED, _APACHE_ESCAPED, ("ip", "time", "request")
 )
 
 
@@ -205,8 +205,23 @@ def nginx_format(name: str, definition: str) -> LogFormat:
     return _build(name, _nginx_tokens(definition), NGINX_VARIABLES, False, definition)
 
 
+_APACHE_SAME = (("%a", "%h"), ("%O", "%b"), ("%B", "%b"), ('\\"', '"'))
+_APACHE_COMMON = '%h %l %u %t "%r" %>s %b'
+_APACHE_COMBINED = _APACHE_COMMON + ' "%{referer}i" "%{user-agent}i"'
+
+
 def apache_format(name: str, definition: str) -> LogFormat:
-    """A format from an Apache ``LogFormat`` string (quotes inside fields are ``\\"``)."""
+    """A format from an Apache ``LogFormat`` string (quotes inside fields are ``\\"``);
+    the built-in fast path when it is the combined or common layout (Debian's and
+    CentOS's defaults, with %O or %B for the bytes)."""
+    normalized = " ".join(definition.split())
+    for old, new in _APACHE_SAME:
+        normalized = normalized.replace(old, new)
+    normalized = re.sub(r"%\{([^}]*)\}i", lambda m: "%{" + m.group(1).lower() + "}i", normalized)
+    if normalized == _APACHE_COMBINED or normalized.startswith(_APACHE_COMBINED + " "):
+        return COMBINED  # the fast path hands lines with \" to the escaped-quote regex
+    if normalized == _APACHE_COMMON:
+        return COMMON
     return _build(name, _apache_tokens(definition), APACHE_DIRECTIVES, True, definition)
 
 
