@@ -70,7 +70,9 @@ def logs_document(
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 
-def _settings(config: str | None, site_hosts: tuple[str, ...], jobs: int | None, top: int) -> Any:
+def _settings(
+    config: str | None, site_hosts: tuple[str, ...], jobs: int | None, top: int, forwarded: bool
+) -> Any:
     from hostmedic.settings import build_settings, load_config
 
     settings = build_settings(load_config(config), cap=None, home_country=None)
@@ -80,6 +82,8 @@ def _settings(config: str | None, site_hosts: tuple[str, ...], jobs: int | None,
         changes["site_hosts"] = tuple(h.lower() for h in site_hosts)
     if jobs is not None:
         changes["jobs"] = jobs
+    if forwarded:
+        changes["use_forwarded_for"] = True
     return dataclasses.replace(settings, weblogs=dataclasses.replace(weblogs, **changes))
 
 
@@ -102,6 +106,7 @@ def register(cli: click.Group, t: Translator) -> None:
         metavar="HOST",
         help=t("help.opt.logs.site_host"),
     )
+    @click.option("--forwarded-for", is_flag=True, help=t("help.opt.logs.forwarded_for"))
     @click.option("--root", metavar="DIR", default="/", help=t("help.opt.logs.root"))
     @click.option("--jobs", type=click.IntRange(1, 64), help=t("help.opt.logs.jobs"))
     @click.option(
@@ -119,6 +124,7 @@ def register(cli: click.Group, t: Translator) -> None:
         until: str | None,
         whole_log: bool,
         site_hosts: tuple[str, ...],
+        forwarded_for: bool,
         root: str,
         jobs: int | None,
         top: int,
@@ -134,7 +140,7 @@ def register(cli: click.Group, t: Translator) -> None:
         from hostmedic.render.terminal import print_findings
         from hostmedic.render.weblogs_view import print_weblogs
 
-        settings = _settings(config, site_hosts, jobs, top)
+        settings = _settings(config, site_hosts, jobs, top, forwarded_for)
         if from_file:
             facts = load_facts(from_file).get("weblogs") or FactUnavailable(
                 "weblogs", key="reason.not_collected"

@@ -25,6 +25,7 @@ class WeblogSettings:
     site_hosts: tuple[str, ...] = ()
     window_s: int = 3600
     jobs: int = 0  # 0: one worker per CPU, at most 2 (the machine is shared with the site)
+    use_forwarded_for: bool = False  # behind a load balancer / CDN: the client is in XFF
     # CC attack: few addresses bursting, or many addresses on one URL
     ip_per_minute_warning: int = 300
     ip_per_minute_critical: int = 1200
@@ -72,7 +73,12 @@ def build_weblog_settings(table: dict[str, Any]) -> WeblogSettings:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise TypeError(key)
                 values[key] = tuple(value)
-            elif isinstance(default, bool) or not isinstance(value, int | float):
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise TypeError(key)
+                values[key] = value
+                continue
+            elif not isinstance(value, int | float) or isinstance(value, bool):
                 raise TypeError(key)
             else:
                 values[key] = type(default)(value)

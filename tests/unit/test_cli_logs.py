@@ -77,3 +77,20 @@ def test_custom_format_and_unknown_format(tmp_path):
     assert skipped["weblogs.crawlers"] == "reason.weblogs.no_user_agent"
     result = run("logs", str(path))
     assert result.returncode == 64 and "no access log could be read" in result.stderr
+
+
+def test_config_table_is_checked_and_used(tmp_path):
+    path = S.write(tmp_path / "access.log", S.healthy(), S.cc_attack())
+    config = tmp_path / "config.toml"
+    config.write_text("[weblogs]\nip_per_minute_warning = 'many'\n")
+    result = run("logs", str(path), "--config", str(config))
+    assert (
+        result.returncode == 64 and "bad value 'many' for 'ip_per_minute_warning'" in result.stderr
+    )
+    config.write_text("[weblogs]\nnope = 1\n")
+    assert "unknown setting 'nope'" in run("logs", str(path), "--config", str(config)).stderr
+    config.write_text(
+        "[weblogs]\nurl_per_minute = 5000\nip_per_minute_warning = 600\nuse_forwarded_for = true\n"
+    )
+    doc = json.loads(run("logs", str(path), "--config", str(config), "--json").stdout)
+    assert not [f for f in doc["findings"] if f["status"] == "failed"]

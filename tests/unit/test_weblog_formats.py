@@ -223,3 +223,18 @@ def test_path_of_request_lines():
     assert path_of(b"GET /a/b?x=1 HTTP/1.1") == b"/a/b"
     assert path_of(b"GET /only") == b"/only"
     assert path_of(b"-") == b"-"
+
+
+def test_forwarded_for_names_the_client_behind_a_proxy():
+    lines = lines_of("nginx_main.log")  # line 3 was sent with X-Forwarded-For: 198.51.100.7
+    plain = parse_lines(COMBINED, lines, 1).records
+    behind = parse_lines(COMBINED, lines, 1, forwarded=True).records
+    assert plain[2][1] == b"127.0.0.1" and behind[2][1] == b"198.51.100.7"
+    assert [r[1] for r in behind[:2]] == [b"127.0.0.1", b"127.0.0.1"]  # "-": no header
+    fmt = nginx_format(
+        "xff",
+        '$remote_addr [$time_local] "$request" $status $body_bytes_sent "$http_x_forwarded_for"',
+    )
+    line = b'10.0.0.2 [23/Nov/2026:10:00:00 +0800] "GET / HTTP/1.1" 200 5 "203.0.113.9, 10.0.0.1"'
+    assert parse_lines(fmt, [line], 1, forwarded=True).records[0][1] == b"203.0.113.9"
+    assert parse_lines(fmt, [line], 1).records[0][1] == b"10.0.0.2"

@@ -28,7 +28,19 @@ Record = tuple[int, bytes, bytes, bytes, bytes, int, bytes, bytes]
 MAX_KEY_BYTES = 512  # paths, referers and user agents are cut here: memory stays bounded
 
 # Canonical fields a format can fill; anything else in a definition is matched and ignored.
-FIELDS = ("ip", "time", "request", "method", "uri", "path", "status", "bytes", "referer", "ua")
+FIELDS = (
+    "ip",
+    "time",
+    "request",
+    "method",
+    "uri",
+    "path",
+    "status",
+    "bytes",
+    "referer",
+    "ua",
+    "xff",
+)
 
 NGINX_VARIABLES = {
     "remote_addr": "ip",
@@ -45,6 +57,7 @@ NGINX_VARIABLES = {
     "bytes_sent": "bytes",
     "http_referer": "referer",
     "http_user_agent": "ua",
+    "http_x_forwarded_for": "xff",
 }
 NGINX_TIME_KINDS = {"time_local": "clf", "time_iso8601": "iso8601", "msec": "msec"}
 APACHE_DIRECTIVES = {
@@ -61,6 +74,7 @@ APACHE_DIRECTIVES = {
     "O": "bytes",
     "{referer}i": "referer",
     "{user-agent}i": "ua",
+    "{x-forwarded-for}i": "xff",
 }
 
 COMBINED_NGINX = (

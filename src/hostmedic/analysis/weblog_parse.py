@@ -55,9 +55,19 @@ def path_of(request: bytes) -> bytes:
     return (target[:query] if query >= 0 else target)[:MAX_KEY_BYTES]
 
 
-def _parse_clf(lines: Iterable[bytes], first_line: int, combined: bool, out: Parsed) -> None:
+def forwarded_client(header: bytes) -> bytes | None:
+    """The original client of an X-Forwarded-For value (its first address), or None."""
+    first = header.split(b",", 1)[0].strip()
+    return first if first and first != b"-" else None
+
+
+def _parse_clf(
+    lines: Iterable[bytes], first_line: int, combined: bool, forwarded: bool, out: Parsed
+) -> None:
     """The combined/common fast path: split on ``"``; anything unexpected goes to the
-    escaped-quote regex (Apache writes ``\\"``) and then counts as malformed."""
+    escaped-quote regex (Apache writes ``\\"``) and then counts as malformed. With
+    ``forwarded``, a ninth quoted field (CentOS's ``main``: X-Forwarded-For) names the
+    client."""
     append = out.records.append
     line_no = first_line - 1
     for line in lines:
@@ -92,13 +102,15 @@ def _parse_clf(lines: Iterable[bytes], first_line: int, combined: bool, out: Par
                     else:
                         path = request[:64]
                     head_ip, stamp = head[:space], head[bracket + 2 : -2]
+                    if forwarded and n >= 9:
+                        head_ip = forwarded_client(p[7]) or head_ip
                     if combined:
                         referer, agent = p[3][:MAX_KEY_BYTES], p[5][:MAX_KEY_BYTES]
                     else:
                         referer = agent = b""
                     append((line_no, head_ip, stamp, path, status, body, referer, agent))
                     continue
-        if b'\\"' in line and _parse_regex_line(APACHE_ESCAPED, line, line_no, out):
+        if b'\\"' in line and _parse_regex_line(APACHE_ESCAPED, line, line_no, out, forwarded):
             continue
         out.bad(line_no, line)
 
@@ -113,7 +125,9 @@ def _compiled(pattern: bytes) -> re.Pattern[bytes]:
     return rx
 
 
-def _parse_regex_line(fmt: LogFormat, line: bytes, line_no: int, out: Parsed) -> bool:
+def _parse_regex_line(
+    fmt: LogFormat, line: bytes, line_no: int, out: Parsed, forwarded: bool = False
+) -> bool:
     m = _compiled(fmt.strict).fullmatch(line) or _compiled(fmt.loose).fullmatch(line)
     if m is None:
         return False
@@ -128,10 +142,13 @@ def _parse_regex_line(fmt: LogFormat, line: bytes, line_no: int, out: Parsed) ->
     status = g.get("status") or b"-"
     if size != b"-" and not size.isdigit():
         return False
+    client = g["ip"]
+    if forwarded and g.get("xff"):
+        client = forwarded_client(g["xff"]) or client
     out.records.append(
         (
             line_no,
-            g["ip"],
+            client,
             g["time"],
             path,
             status,
@@ -143,9 +160,11 @@ def _parse_regex_line(fmt: LogFormat, line: bytes, line_no: int, out: Parsed) ->
     return True
 
 
-def _parse_regex(fmt: LogFormat, lines: Iterable[bytes], first_line: int, out: Parsed) -> None:
+def _parse_regex(
+    fmt: LogFormat, lines: Iterable[bytes], first_line: int, forwarded: bool, out: Parsed
+) -> None:
     for line_no, line in enumerate(lines, first_line):
-        if line and not _parse_regex_line(fmt, line, line_no, out):
+        if line and not _parse_regex_line(fmt, line, line_no, out, forwarded):
             out.bad(line_no, line)
 
 
@@ -211,18 +230,22 @@ def _parse_w3c(lines: Iterable[bytes], first_line: int, out: Parsed) -> None:
 
 
 def parse_lines(
-    fmt: LogFormat, lines: Iterable[bytes], first_line: int, w3c_fields: tuple[bytes, ...] = ()
+    fmt: LogFormat,
+    lines: Iterable[bytes],
+    first_line: int,
+    w3c_fields: tuple[bytes, ...] = (),
+    forwarded: bool = False,
 ) -> Parsed:
-    """Parse lines numbered from ``first_line``; empty lines are skipped silently."""
+    """Parse lines numbered from ``first_line``; empty lines are skipped silently.
+    ``forwarded``: the client is the first X-Forwarded-For address when the line has one
+    (a site behind a load balancer or CDN)."""
     out = Parsed(w3c_fields=w3c_fields)
-    if fmt.kind == "combined":
-        _parse_clf(lines, first_line, True, out)
-    elif fmt.kind == "common":
-        _parse_clf(lines, first_line, False, out)
+    if fmt.kind in ("combined", "common"):
+        _parse_clf(lines, first_line, fmt.kind == "combined", forwarded, out)
     elif fmt.kind == "w3c":
         _parse_w3c(lines, first_line, out)
     else:
-        _parse_regex(fmt, lines, first_line, out)
+        _parse_regex(fmt, lines, first_line, forwarded, out)
     return out
 
 

@@ -40,6 +40,7 @@ class ScanSpec:
     burst_floor: int = 60
     crawlers: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
     kinds: tuple[tuple[bytes, int], ...] = ()
+    forwarded: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -181,7 +182,7 @@ class Scanner:
         lines = data.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
-        parsed = parse_lines(fmt, lines, first_line, w3c_fields)
+        parsed = parse_lines(fmt, lines, first_line, w3c_fields, self.spec.forwarded)
         out = ChunkStats(
             source,
             lines=len(lines),

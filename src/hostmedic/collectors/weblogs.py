@@ -281,7 +281,7 @@ def collect_weblogs(
             if src.fmt and 0 < src.found.mtime < since - 3600:
                 src.skipped_key = "reason.weblogs.older_than_window"
     floor = max(10, min(settings.ip_per_minute_warning, settings.url_per_minute) // 4)
-    spec = ScanSpec(since, until, floor, scan_patterns(), scan_kinds())
+    spec = ScanSpec(since, until, floor, scan_patterns(), scan_kinds(), settings.use_forwarded_for)
     stats = WindowStats([s.found.path for s in sources])
     work = sum(s.found.size_bytes for s in sources if s.fmt and not s.skipped_key)
     jobs = settings.jobs or min(2, os.cpu_count() or 1)
