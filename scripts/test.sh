@@ -10,7 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 apt_packages=(python3-venv iproute2 iperf3 nftables iptables nethogs iftop iputils-ping
-              tcpdump ethtool nginx-light procps)
+              tcpdump ethtool nginx-light procps mariadb-server mariadb-client postgresql e2fsprogs
+              redis-server gcc vsftpd dnsmasq)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # nginx-light's package starts a system nginx; the tests start their own, so stop it.
 systemctl disable --now nginx >/dev/null 2>&1 || true
+# same for the databases: the health lab starts private instances on private sockets,
+# the security lab private Redis and MariaDB instances
+systemctl disable --now mariadb postgresql redis-server >/dev/null 2>&1 || true
+# and vsftpd: the FTP lab starts its own, in a namespace
+systemctl disable --now vsftpd >/dev/null 2>&1 || true
+systemctl disable --now dnsmasq >/dev/null 2>&1 || true
 
 /usr/bin/python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -25,7 +26,11 @@ from hostmedic.i18n import LANGUAGES, Translator, resolve_language
 EXIT_INTERNAL = 3
 EXIT_USAGE = 64
 # Modules that add commands of their own area: each has ``register(cli, t)``.
-COMMAND_MODULES: tuple[str, ...] = ("hostmedic.cli_logs",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "hostmedic.cli_fix",
+    "hostmedic.cli_probe",
+    "hostmedic.cli_logs",
+)
 
 
 def _language_from_argv(argv: list[str]) -> str | None:
@@ -106,10 +111,16 @@ def _collect(
     options: Any,
     from_file: str | None,
     save: str | None,
+    root: str | None = None,
 ) -> dict[str, Any]:
     """Facts by name: sampled now (with a progress bar), or read back with ``--from``;
-    written with ``--save`` for a ticket or for later analysis."""
+    written with ``--save`` for a ticket or for later analysis. ``root``: the file-based
+    checks read another machine's disk mounted there, and live checks are skipped."""
     from hostmedic.gather import GatherContext, gather, load_facts, save_facts
+
+    if root is not None and not os.path.isdir(root):
+        raise UsageError("error.bad_root", path=root)
+    context = GatherContext(settings, duration, options, root=root or "/", live=root is None)
 
     if from_file:
         facts = {"settings": settings, **load_facts(from_file)}
@@ -120,7 +131,7 @@ def _collect(
             )
         update, stop = _progress(t, True)
         try:
-            facts = gather(categories, GatherContext(settings, duration, options), update)
+            facts = gather(categories, context, update)
         finally:
             stop()
     if save:
@@ -148,6 +159,9 @@ def build_cli(t: Translator) -> click.Group:
         "--only", "only", multiple=True, type=click.Choice(CATEGORIES), help=t("help.opt.only")
     )
     @click.option("-v", "--verbose", is_flag=True, help=t("help.opt.verbose"))
+    @click.option("--mount", "mounts", multiple=True, metavar="PATH", help=t("help.opt.mount"))
+    @click.option("--ping-gateway", is_flag=True, help=t("help.opt.ping_gateway"))
+    @click.option("--root", metavar="DIR", help=t("help.opt.root"))
     def diagnose(
         duration: float,
         cap: str | None,
@@ -160,12 +174,17 @@ def build_cli(t: Translator) -> click.Group:
         from_file: str | None,
         only: tuple[str, ...],
         verbose: bool,
+        mounts: tuple[str, ...],
+        ping_gateway: bool,
+        root: str | None,
     ) -> None:
         from hostmedic.engine import exit_code, registered_rules, run_rules
         from hostmedic.render.json_report import diagnose_document
         from hostmedic.render.terminal import print_findings
 
         settings = _settings(config, cap, home_country)
+        health = replace(settings.health, mounts=mounts, ping_gateway=ping_gateway)
+        settings = replace(settings, health=health)
         categories = set(only or CATEGORIES)
         console = Console(highlight=False)
         facts = _collect(
@@ -176,8 +195,12 @@ def build_cli(t: Translator) -> click.Group:
             _monitor_options(no_capture, no_tracer),
             from_file,
             save,
+            root,
         )
-        findings, errors = run_rules(registered_rules(categories), facts)
+        rules = registered_rules(categories)
+        if from_file:  # a bundle saved with --only: its other categories were never asked
+            rules = [r for r in rules if any(n in facts for n in r.needs if n != "settings")]
+        findings, errors = run_rules(rules, facts)
         code = exit_code(findings, errors)
         if as_json:
             bw = facts.get("bandwidth")
@@ -270,7 +293,23 @@ def build_cli(t: Translator) -> click.Group:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(cli, t)
+    _keep_example_layout(cli)
     return cli
+
+
+def _keep_example_layout(command: click.Command) -> None:
+    """Click rewraps help paragraphs; example blocks (indented lines) must keep their
+    lines, which click's ``\\b`` paragraph marker asks for."""
+    if command.help:
+        command.help = "\n\n".join(
+            "\b\n" + p
+            if not p.startswith("\b") and any(line.startswith("  ") for line in p.splitlines())
+            else p
+            for p in command.help.split("\n\n")
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _keep_example_layout(sub)
 
 
 def _version_message() -> str:

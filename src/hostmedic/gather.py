@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
+from hostmedic.collectors.ftp import ftp_source
 from hostmedic.collectors.geo import CountryLookup, parse_overrides
+from hostmedic.collectors.health.source import health_source
+from hostmedic.collectors.network import network_source
 from hostmedic.collectors.packages import package_database_present, package_owners
+from hostmedic.collectors.security import security_source
 from hostmedic.collectors.weblogs import WeblogCollection
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
+from hostmedic.facts.ftp import FtpFacts
+from hostmedic.facts.health_types import HEALTH_FACT_TYPES
+from hostmedic.facts.netfilter import Ruleset
+from hostmedic.facts.network import NetworkFacts
+from hostmedic.facts.security import SECURITY_FACT_TYPES
 from hostmedic.facts.weblogs import WeblogFacts
 from hostmedic.settings import Settings
 
@@ -149,12 +158,24 @@ def _bandwidth_source(ctx: GatherContext) -> Collection:
 # ``hostmedic.rules.<category>``; adding a category is one line here.
 SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "bandwidth": _bandwidth_source,
+    "ftp": ftp_source,
+    "health": health_source,
+    "security": security_source,
+    "network": network_source,
     "weblogs": lambda ctx: WeblogCollection(ctx.root, ctx.settings.weblogs),
 }
 CATEGORIES = tuple(SOURCES)
 
 
-FACT_TYPES: dict[str, type] = {"bandwidth": BandwidthFacts, "weblogs": WeblogFacts}
+FACT_TYPES: dict[str, type] = {
+    "bandwidth": BandwidthFacts,
+    **HEALTH_FACT_TYPES,
+    **SECURITY_FACT_TYPES,
+    "ftp": FtpFacts,
+    "netfilter": Ruleset,
+    "network": NetworkFacts,
+    "weblogs": WeblogFacts,
+}
 
 
 def save_facts(path: str, facts: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hostmedic.errors import UsageError
+from hostmedic.settings_health import HealthSettings, build_health_settings
 from hostmedic.settings_weblogs import WeblogSettings, build_weblog_settings
 
 DEFAULT_CONFIG = "/etc/hostmedic/config.toml"
@@ -26,6 +27,7 @@ class Settings:
     top_n: int = 5
     min_share: float = 0.10
     geo_overrides: dict[str, str] = field(default_factory=dict)
+    health: HealthSettings = field(default_factory=HealthSettings)
     weblogs: WeblogSettings = field(default_factory=WeblogSettings)
 
 
@@ -74,5 +76,6 @@ def build_settings(
         top_n=int(bw.get("top_n", 5)),
         min_share=float(bw.get("min_share", 0.10)),
         geo_overrides=dict(geo.get("overrides", {})),
+        health=build_health_settings(config.get("health", {})),
         weblogs=build_weblog_settings(config.get("weblogs", {})),
     )

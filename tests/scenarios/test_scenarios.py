@@ -42,7 +42,16 @@ def check_snapshot(name: str, text: str) -> None:
 
 def diagnose_json(bundle: str, lang: str = "en") -> dict:
     result = run(
-        "diagnose", "--from", str(BUNDLES / bundle), "--cap", "5Mbit", "--json", "--lang", lang
+        "diagnose",
+        "--only",
+        "bandwidth",
+        "--from",
+        str(BUNDLES / bundle),
+        "--cap",
+        "5Mbit",
+        "--json",
+        "--lang",
+        lang,
     )
     doc = json.loads(result.stdout)
     assert doc["exit_code"] == result.returncode
@@ -85,7 +94,15 @@ def test_healthy_server_raises_nothing():
 @pytest.mark.parametrize("bundle", ["compromised", "healthy"])
 def test_terminal_report_snapshot(bundle, lang):
     result = run(
-        "diagnose", "--from", str(BUNDLES / f"{bundle}.json"), "--cap", "5Mbit", "--lang", lang
+        "diagnose",
+        "--only",
+        "bandwidth",
+        "--from",
+        str(BUNDLES / f"{bundle}.json"),
+        "--cap",
+        "5Mbit",
+        "--lang",
+        lang,
     )
     assert result.stderr == ""
     check_snapshot(f"diagnose.{bundle}.{lang}.txt", result.stdout)

@@ -57,17 +57,31 @@ def _under(path: str, prefixes: list[str]) -> bool:
     return any(path.startswith(p) or path == p.rstrip("/") for p in prefixes)
 
 
-def _identity_clues(info: ProcessInfo, sig: dict[str, Any]) -> list[Clue]:
+def path_clues(path: str) -> list[Clue]:
+    """Signs in where a program lives: a temporary directory, one of the seed's trojan
+    paths, or a hidden name inside a system directory (``/usr/lib/.x/…``)."""
+    s = signatures()["suspicious"]
+    clues: list[Clue] = []
+    if _under(path, s["temporary_dirs"]):
+        clues.append(_clue("clue.exe_in_temp", exe=path))
+    if _under(path, s["trojan_paths"]):
+        clues.append(_clue("clue.trojan_path", exe=path))
+    elif _under(path, s["hidden_name_dirs"]) and "/." in path:
+        clues.append(_clue("clue.hidden_path", exe=path))
+    return clues
+
+
+def identity_clues(info: ProcessInfo) -> list[Clue]:
     """Signs in the process's identity: where its executable is and what it calls itself."""
-    s = sig["suspicious"]
+    s = signatures()["suspicious"]
     clues: list[Clue] = []
     exe = info.exe or ""
-    if info.exe_deleted:
+    if exe.startswith(s["memfd_prefix"]):
+        clues.append(_clue("clue.exe_memfd", exe=exe))
+    elif info.exe_deleted:
         clues.append(_clue("clue.exe_deleted", exe=exe))
-    if exe and _under(exe, s["temporary_dirs"]):
-        clues.append(_clue("clue.exe_in_temp", exe=exe))
-    if exe and _under(exe, s["trojan_paths"]):
-        clues.append(_clue("clue.trojan_path", exe=exe))
+    if exe:
+        clues += path_clues(exe)
     base = info.name.strip("[]").split("/")[0].split(":")[0]
     looks_kernel = any(info.name.startswith(p) for p in s["kernel_thread_prefixes"]) or (
         info.cmdline[:1] and info.cmdline[0].startswith("[") and info.cmdline[0].endswith("]")
@@ -128,7 +142,7 @@ def judge(usage: ProcessUsage, duration_s: float) -> Verdict:
         return Verdict(UNKNOWN, (_clue("clue.owner_unknown"),))
     if usage.pid == 0:
         return Verdict(SYSTEM, (_clue("clue.kernel"),))
-    clues = _identity_clues(info, sig)
+    clues = identity_clues(info)
     agent, genuine = _cloud_agent(info, sig)
     if agent is not None and not genuine:
         clues.append(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from hostmedic.analysis.verdict import CLOUD_AGENT, SUSPICIOUS, UNKNOWN, judge
 from hostmedic.engine import rule
 from hostmedic.facts.bandwidth import BandwidthFacts
+from hostmedic.fix_commands import command_for
 from hostmedic.model import Finding, Severity, Status
 from hostmedic.rules.bandwidth.common import process_evidence, significant
 from hostmedic.settings import Settings
@@ -35,6 +36,7 @@ def top_consumer(bandwidth: BandwidthFacts, settings: Settings) -> Iterator[Find
     for row in significant(bandwidth.processes, settings):
         verdict = judge(row, bandwidth.duration_s)
         info = row.info
+        fix = {"fix": command_for("kill", row.pid)} if verdict.kind == SUSPICIOUS else {}
         yield Finding(
             rule_id="bandwidth.top_consumer",
             severity=_SEVERITY.get(verdict.kind, Severity.INFO),
@@ -51,6 +53,7 @@ def top_consumer(bandwidth: BandwidthFacts, settings: Settings) -> Iterator[Find
                 "remotes": len(row.remote_ips),
                 "percent": round(100 * row.traffic.total_bytes / total),
                 "clues": [(c.key, dict(c.params)) for c in verdict.clues],
+                **fix,
             },
             evidence=(process_evidence(row, bandwidth),),
             remedy_key=f"remedy.bandwidth.top_consumer.{verdict.kind}",

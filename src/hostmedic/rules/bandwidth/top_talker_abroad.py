@@ -13,6 +13,7 @@ from hostmedic.analysis.verdict import SUSPICIOUS, judge
 from hostmedic.engine import rule
 from hostmedic.errors import FactUnavailable
 from hostmedic.facts.bandwidth import BandwidthFacts
+from hostmedic.fix_commands import command_for
 from hostmedic.model import Finding, Severity, Status
 from hostmedic.rules.bandwidth.common import remote_evidence, significant
 from hostmedic.settings import Settings
@@ -48,6 +49,7 @@ def top_talker_abroad(bandwidth: BandwidthFacts, settings: Settings) -> Iterator
                 "tx_bytes": row.traffic.tx_bytes,
                 "rx_bytes": row.traffic.rx_bytes,
                 "pids": ",".join(map(str, row.pids)) or "?",
+                "fix": command_for("block-ip", row.ip),
             },
             evidence=(remote_evidence(row, bandwidth),),
             remedy_key="remedy.bandwidth.top_talker_abroad",

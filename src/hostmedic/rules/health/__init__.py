@@ -1,0 +1,26 @@
+"""Rules of the host-health runbook (seed 004: server hung / cannot log in, CPU full,
+website slow, disk full, databases, mounts, ping to the gateway)."""
+
+from hostmedic.rules.health import (  # noqa: F401
+    cpu_bandwidth,
+    cpu_load,
+    cpu_steal,
+    cpu_top_consumer,
+    db_connections,
+    db_lock_waits,
+    db_refusals,
+    deleted_open,
+    disk_space,
+    fork_storm,
+    gateway_ping,
+    log_growth,
+    memory_growth,
+    memory_pressure,
+    mount_busy,
+    mount_hidden,
+    oom_kill,
+    process_limits,
+    runaway_thread,
+    swap,
+    zombies,
+)

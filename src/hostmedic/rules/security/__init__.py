@@ -1,0 +1,26 @@
+"""Rules of the compromise checks (seed 004: accounts, malicious processes, startup items,
+trojans, vulnerable services), one runbook step per module."""
+
+from hostmedic.rules.security import (  # noqa: F401
+    admin_console,
+    authorized_keys,
+    brute_force,
+    empty_password,
+    hidden_process,
+    ld_preload,
+    login_abroad,
+    modified_binary,
+    mysql_weak_root,
+    new_account,
+    redis_no_password,
+    shell_hook,
+    ssh_empty_passwords,
+    ssh_exposure,
+    ssh_root_login,
+    startup_item,
+    suspicious_process,
+    system_account_shell,
+    trojan_files,
+    uid0_account,
+    unpackaged_listener,
+)
