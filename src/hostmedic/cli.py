@@ -26,7 +26,11 @@ from hostmedic.i18n import LANGUAGES, Translator, resolve_language
 EXIT_INTERNAL = 3
 EXIT_USAGE = 64
 # Modules that add commands of their own area: each has ``register(cli, t)``.
-COMMAND_MODULES: tuple[str, ...] = ("hostmedic.cli_fix", "hostmedic.cli_probe")
+COMMAND_MODULES: tuple[str, ...] = (
+    "hostmedic.cli_fix",
+    "hostmedic.cli_probe",
+    "hostmedic.cli_logs",
+)
 
 
 def _language_from_argv(argv: list[str]) -> str | None:

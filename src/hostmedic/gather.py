@@ -20,6 +20,7 @@ from hostmedic.collectors.health.source import health_source
 from hostmedic.collectors.network import network_source
 from hostmedic.collectors.packages import package_database_present, package_owners
 from hostmedic.collectors.security import security_source
+from hostmedic.collectors.weblogs import WeblogCollection
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
@@ -27,6 +28,7 @@ from hostmedic.facts.ftp import FtpFacts
 from hostmedic.facts.health_types import HEALTH_FACT_TYPES
 from hostmedic.facts.network import FirewallFacts, NetworkFacts
 from hostmedic.facts.security import SECURITY_FACT_TYPES
+from hostmedic.facts.weblogs import WeblogFacts
 from hostmedic.settings import Settings
 
 Progress = Callable[[float], None]
@@ -159,6 +161,7 @@ SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
     "health": health_source,
     "security": security_source,
     "network": network_source,
+    "weblogs": lambda ctx: WeblogCollection(ctx.root, ctx.settings.weblogs),
 }
 CATEGORIES = tuple(SOURCES)
 
@@ -170,6 +173,7 @@ FACT_TYPES: dict[str, type] = {
     "ftp": FtpFacts,
     "firewall": FirewallFacts,
     "network": NetworkFacts,
+    "weblogs": WeblogFacts,
 }
 
 

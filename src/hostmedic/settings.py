@@ -14,6 +14,7 @@ from typing import Any
 
 from hostmedic.errors import UsageError
 from hostmedic.settings_health import HealthSettings, build_health_settings
+from hostmedic.settings_weblogs import WeblogSettings, build_weblog_settings
 
 DEFAULT_CONFIG = "/etc/hostmedic/config.toml"
 _UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
@@ -27,6 +28,7 @@ class Settings:
     min_share: float = 0.10
     geo_overrides: dict[str, str] = field(default_factory=dict)
     health: HealthSettings = field(default_factory=HealthSettings)
+    weblogs: WeblogSettings = field(default_factory=WeblogSettings)
 
 
 def parse_bitrate(text: str) -> float:
@@ -75,4 +77,5 @@ def build_settings(
         min_share=float(bw.get("min_share", 0.10)),
         geo_overrides=dict(geo.get("overrides", {})),
         health=build_health_settings(config.get("health", {})),
+        weblogs=build_weblog_settings(config.get("weblogs", {})),
     )

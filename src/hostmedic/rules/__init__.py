@@ -1,3 +1,3 @@
 """Every rule package; importing this module registers all rules with the engine."""
 
-from hostmedic.rules import bandwidth, ftp, health, network, security  # noqa: F401
+from hostmedic.rules import bandwidth, ftp, health, network, security, weblogs  # noqa: F401
