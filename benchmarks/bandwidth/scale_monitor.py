@@ -278,7 +278,7 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
         result["sources"] = {
             "destroy": mon._destroy is not None,
             "connect_tracer": mon._tracer is not None,
-            "capture": mon._capture is not None,
+            "capture": mon.datagram_method,
         }
 
         def log(msg: str) -> None:

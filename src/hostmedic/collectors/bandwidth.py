@@ -6,7 +6,8 @@ Sources, each optional (what cannot open is said in ``not_counted``, never hidde
 - owners: /proc/*/fd socket inodes (live sockets), the eBPF connect tracer (exact pid of
   every outbound connect, even a millisecond-long one), and the listening socket's owner
   for connections a server accepted;
-- UDP / ICMP: an AF_PACKET ring that only ever sees non-TCP packets (kernel-side filter);
+- UDP / ICMP: an eBPF counter in the kernel's socket path (cgroup_skb), or, where it
+  cannot load, an AF_PACKET ring that only ever sees non-TCP packets (datagram_sources.py);
 - interfaces: /proc/net/dev, for the unattributed bucket.
 Only the current network namespace is monitored, like iftop and nethogs.
 """
@@ -25,7 +26,6 @@ import psutil
 
 from hostmedic.analysis.accounting import (
     FIN_RECEIVED_STATES,
-    Datagram,
     Ledger,
     TcpDeltaTracker,
     TcpSample,
@@ -33,10 +33,12 @@ from hostmedic.analysis.accounting import (
     UdpSocketIndex,
     tcp_ip_traffic,
 )
-from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, IcmpSockets, socket_inodes
+from hostmedic.analysis.datagrams import KERNEL, IcmpSockets, socket_inodes
 from hostmedic.analysis.rollup import build_facts
 from hostmedic.analysis.routes import RouteTable, parse_ipv4_routes, parse_ipv6_routes
 from hostmedic.collectors import netdev
+from hostmedic.collectors.cgroup_skb import netns_cookie
+from hostmedic.collectors.datagram_sources import DatagramSource, open_datagram_source
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
 from hostmedic.collectors.procnet import read_proc_net_sockets
 from hostmedic.collectors.sockdiag import DestroyListener, SockDiag, SocketRecord
@@ -55,14 +57,14 @@ KERNEL_PID = 0
 KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, None, None)
 ROUTES_REFRESH_S = 10.0
 CACHE_SLACK = 20_000  # entries an owner cache may hold before it is pruned
-_PROTOCOLS = {17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6"}
 _FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 @dataclass(frozen=True, slots=True)
 class MonitorOptions:
     interval_s: float = 1.0
-    capture: bool = True
+    capture: bool = True  # count UDP/ICMP at all
+    in_kernel: bool = True  # with the cgroup_skb counter when it loads (else the ring)
     connect_tracer: bool = True
     proc_root: str = "/proc"
 
@@ -118,6 +120,14 @@ def _own_netns() -> int:
         return 0
 
 
+def _own_netns_cookie() -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            return netns_cookie(probe)
+        except OSError:  # before Linux 5.14: the in-kernel counter cannot be used anyway
+            return 0
+
+
 class BandwidthMonitor:
     """Samples traffic every tick; call :meth:`facts` at any time for the rolled-up view."""
 
@@ -127,8 +137,8 @@ class BandwidthMonitor:
         self.options = options or MonitorOptions()
         self._clock = clock
         self.not_counted: list[tuple[str, str]] = []
-        self.capture_drops = 0
         self._netns = _own_netns()
+        self._netns_cookies = {_own_netns_cookie(): self._netns}
         self._owners = SocketOwners(self.options.proc_root)
         self._tcp = TcpDeltaTracker()
         self._cookie_owner: dict[int, int] = {}
@@ -138,10 +148,12 @@ class BandwidthMonitor:
         self._listeners: dict[int, int] = {}
         self._udp_previous: list[UdpBinding] = []
         self._udp_owner: dict[int, int] = {}
+        self._udp_cookies: dict[int, int] = {}  # cookie -> inode, this tick's and last
+        self._udp_current_cookies: dict[int, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
         self._sockdiag: SockDiag | None = None
         self._destroy: DestroyListener | None = None
-        self._capture: Any = None
+        self._datagram_source: DatagramSource | None = None
         self._tracer: Any = None
         self._routes: RouteTable | None = None
         self._routes_read_s = -1e9
@@ -167,11 +179,14 @@ class BandwidthMonitor:
 
             self._tracer = self._optional("uncounted.connect_pids", ConnectTracer)
         if self.options.capture:
-            from hostmedic.collectors.capture import PacketCounter
-
-            self._capture = self._optional("uncounted.udp_icmp", PacketCounter)
-            if self._capture is not None:
-                self._capture.start()
+            try:
+                self._datagram_source, fallbacks = open_datagram_source(
+                    self._netns, in_kernel=self.options.in_kernel
+                )
+                for reason in fallbacks:
+                    log.info("UDP/ICMP counted with a packet ring: %s", reason)
+            except FactUnavailable as exc:
+                self.not_counted.append(("uncounted.udp_icmp", str(exc)))
         else:
             self.not_counted.append(("uncounted.udp_icmp", "disabled with --no-capture"))
         self.ledger = Ledger(self._clock())
@@ -239,8 +254,8 @@ class BandwidthMonitor:
                 routes.interface_for(s.remote_ip),
             )
             attributed.append((key, delta))
-        if self._capture is not None:
-            attributed += self._datagrams()
+        if self._datagram_source is not None:
+            attributed += self._datagrams(routes)
         for pid in {k.pid for k, _ in attributed if k.pid is not None}:
             if pid not in self._process_info:
                 self._process_info[pid] = read_process_info(pid, self.options.proc_root)
@@ -310,32 +325,27 @@ class BandwidthMonitor:
             self._cookie_owner[s.cookie] = pid
         return pid
 
-    def _datagrams(self) -> list[tuple[FlowKey, Traffic]]:
-        """Counted UDP/ICMP packets since the last tick, each paired with its owner."""
-        from hostmedic.collectors.packets import decode_key
+    @property
+    def capture_drops(self) -> int:
+        """Packets the UDP/ICMP counter dropped since start (the packet ring only)."""
+        return self._datagram_source.drops if self._datagram_source is not None else 0
 
-        assert self._sockdiag is not None
-        snapshot = self._capture.snapshot_and_reset()
-        self.capture_drops += snapshot.kernel_drops
-        counted = []
-        for raw_key, (packets, ip_bytes) in snapshot.flows.items():
-            k = decode_key(raw_key)
-            name = self._interface_index.get(k.ifindex)
-            if name == "lo":
-                continue
-            proto = _PROTOCOLS.get(k.protocol, f"ip-proto-{k.protocol}")
-            d = Datagram(
-                name,
-                k.outgoing,
-                proto,
-                k.src_ip,
-                k.src_port,
-                k.dst_ip,
-                k.dst_port,
-                packets,
-                ip_bytes,
-            )
-            counted.append(CountedDatagram(d, k.icmp_type, k.icmp_echo_id))
+    @property
+    def datagram_method(self) -> str | None:
+        """How UDP/ICMP is counted: "kernel", "ring", or None when it is not."""
+        return self._datagram_source.method if self._datagram_source is not None else None
+
+    def _interface_name(self, netns: int, ifindex: int) -> str | None:
+        return self._interface_index.get(ifindex) if netns == self._netns else None
+
+    def _datagrams(self, routes: RouteTable) -> list[tuple[FlowKey, Traffic]]:
+        """Counted UDP/ICMP packets since the last tick, each paired with its owner."""
+        assert self._datagram_source is not None
+        counted = [
+            c
+            for _, c in self._datagram_source.read(self._netns_cookies, self._interface_name)
+            if c.datagram.interface != "lo"
+        ]
         bindings = self._udp_bindings()  # every tick: next tick may need today's sockets
         if not counted:
             return []
@@ -347,12 +357,16 @@ class BandwidthMonitor:
             proto: [r.inode for r in read_proc_net_sockets(table) if r.local_port == number]
             for proto, table, number in (("icmp", "raw", 1), ("icmpv6", "raw6", 58))
         }
-        paired = socket_inodes(counted, UdpSocketIndex(bindings), IcmpSockets(pings, raws))
+        paired = socket_inodes(
+            counted, UdpSocketIndex(bindings), IcmpSockets(pings, raws), self._udp_cookies
+        )
         owners = self._owners.owners_of(i for _, i in paired if i > 0)
         owners.update({i: pid for i, pid in self._udp_owner.items() if i not in owners})
         result = []
         for c, (d, inode) in zip(counted, paired, strict=True):
             pid = KERNEL_PID if inode == KERNEL else owners.get(inode)
+            if pid is None and c.tgid and d.outgoing:
+                pid = c.tgid  # the sender, seen in the kernel: its socket came and went unseen
             if c.icmp_echo_id is not None and pid != KERNEL_PID:
                 # ping often exits before its last reply is counted: remember its echo id
                 if pid is not None:
@@ -360,7 +374,8 @@ class BandwidthMonitor:
                 else:
                     pid = self._ping_owner.get(c.icmp_echo_id)
             (lip, lport), (rip, rport) = d.local, d.remote
-            key = FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, d.interface)
+            interface = d.interface or routes.interface_for(rip)
+            key = FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, interface)
             result.append((key, d.traffic))
         return result
 
@@ -368,11 +383,16 @@ class BandwidthMonitor:
         """This tick's UDP sockets, then last tick's: a socket that closed since then still
         owns the datagrams it sent before closing. Owners are resolved while alive."""
         assert self._sockdiag is not None
+        records = [r for f in _FAMILIES for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)]
         current = [
             UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
-            for f in _FAMILIES
-            for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)
+            for r in records
         ]
+        cookies = {r.cookie: r.inode for r in records}
+        self._udp_cookies, self._udp_current_cookies = (
+            {**self._udp_current_cookies, **cookies},
+            cookies,
+        )
         alive = self._owners.owners_of(b.inode for b in current)
         kept = {b.inode for b in current} | {b.inode for b in self._udp_previous}
         self._udp_owner = {i: p for i, p in {**self._udp_owner, **alive}.items() if i in kept}
@@ -397,9 +417,7 @@ class BandwidthMonitor:
 
     def close(self) -> None:
         """Release every kernel resource (ring, BPF program, netlink sockets)."""
-        if self._capture is not None:
-            self._capture.stop()
-        for source in (self._tracer, self._destroy, self._sockdiag):
+        for source in (self._datagram_source, self._tracer, self._destroy, self._sockdiag):
             if source is not None:
                 source.close()
 
