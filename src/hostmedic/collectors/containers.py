@@ -79,7 +79,7 @@ class ContainerWatch:
                 if ref.inode == self.own_inode:
                     continue
                 try:
-                    view = run_in_netns(ref.path, lambda: read_view(own_fd))
+                    view = run_in_netns(ref.path, lambda: read_view(own_fd, self._attached))
                 except (FactUnavailable, OSError, ParseError) as exc:
                     log.debug("namespace %s skipped: %s", ref.path, exc)
                     continue  # gone meanwhile, or not ours to enter
@@ -89,6 +89,9 @@ class ContainerWatch:
         finally:
             os.close(own_fd)
         self.attached = found
+
+    def _attached(self, view: NetnsView) -> bool:
+        return bool(attachments(view, self.own))
 
     def _info(self, ref: NetnsRef, host_side: dict[str, Attachment]) -> ContainerInfo:
         cgroup = _read_text(f"{self.proc_root}/{ref.pids[0]}/cgroup") if ref.pids else None

@@ -25,7 +25,7 @@ CACHE_SLACK = 20_000  # entries the echo-id cache may hold before it is cleared
 
 
 def _icmp_sockets(net_dir: str | None) -> IcmpSockets:
-    if net_dir is None:  # a namespace without processes has no ping sockets
+    if net_dir is None:  # no ICMP this tick, or no process that could hold a ping socket
         return IcmpSockets({}, {})
     pings = {
         proto: {p.local_port: p.inode for p in read_proc_net_sockets(table, root=net_dir)}
@@ -48,13 +48,15 @@ class DatagramOwners:
         self._udp_owner: dict[int, int] = {}
         self._ping_owner: dict[int, int] = {}
 
-    def _bindings(self, spaces: Mapping[int, NamespaceSockets]) -> dict[int, list[UdpBinding]]:
-        """Every namespace's UDP sockets (this tick's and last tick's); owners of the live
-        ones are resolved now, while they are alive."""
-        bindings = {inode: space.udp_bindings() for inode, space in spaces.items()}
-        current = [b.inode for found in bindings.values() for b in found]
-        alive = self._owners.owners_of(current)
-        kept = set(current)
+    def _bindings(
+        self, spaces: Mapping[int, NamespaceSockets], busy: Iterable[int]
+    ) -> dict[int, list[UdpBinding]]:
+        """The UDP sockets (now and at the previous dump) of the ``busy`` namespaces; owners
+        of the live ones are resolved now, while they are alive."""
+        bindings = {inode: spaces[inode].udp_bindings() for inode in busy}
+        alive = self._owners.owners_of(b.inode for found in bindings.values() for b in found)
+        kept = {i for space in spaces.values() for i in space.udp_inodes}
+        kept |= {b.inode for found in bindings.values() for b in found}
         self._udp_owner = {i: p for i, p in {**self._udp_owner, **alive}.items() if i in kept}
         return bindings
 
@@ -74,10 +76,11 @@ class DatagramOwners:
         for netns, c in counted:
             if netns in spaces and c.datagram.interface != "lo":
                 by_netns[netns].append(c)
-        bindings = self._bindings(spaces)  # every tick: next tick may need today's sockets
+        bindings = self._bindings(spaces, by_netns)
         paired = []
         for netns, found in by_netns.items():
-            icmp = _icmp_sockets(net_dirs.get(netns))
+            has_icmp = any(c.icmp_type is not None for c in found)
+            icmp = _icmp_sockets(net_dirs.get(netns) if has_icmp else None)
             index = UdpSocketIndex(bindings[netns])
             inodes = socket_inodes(found, index, icmp, spaces[netns].udp_cookies)
             paired += [(netns, c, inode) for c, (_, inode) in zip(found, inodes, strict=True)]

@@ -21,6 +21,8 @@ import itertools
 import os
 import re
 import socket
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
@@ -157,16 +159,12 @@ def _read(path: str) -> str:
         return ""
 
 
-def read_view(own_netns_fd: int | None = None) -> NetnsView:
-    """The calling thread's namespace: routes, interfaces, addresses, links, and (given an
-    fd of the monitor's namespace) the nsid it has there."""
-    by_interface = {
-        name: frozenset(a.address.split("%")[0] for a in addrs if a.family in _FAMILIES)
-        for name, addrs in psutil.net_if_addrs().items()
-    }
-    local = frozenset().union(*by_interface.values()) if by_interface else frozenset()
-    routes = parse_ipv4_routes(_read("/proc/thread-self/net/route"))
-    routes += parse_ipv6_routes(_read("/proc/thread-self/net/ipv6_route"))
+def read_view(
+    own_netns_fd: int | None = None, wanted: Callable[[NetnsView], bool] | None = None
+) -> NetnsView:
+    """The calling thread's namespace: links, the nsid it gives the monitor's namespace
+    (given an fd of it), then, unless ``wanted`` says the namespace is of no interest,
+    its routes, interfaces and addresses."""
     links = tuple(read_links())
     nsid = None
     if own_netns_fd is not None:
@@ -174,14 +172,20 @@ def read_view(own_netns_fd: int | None = None) -> NetnsView:
             nsid = read_nsid(own_netns_fd)
         except OSError:
             nsid = None  # the kernel gives no id: nothing here links to the host
+    view = NetnsView(RouteTable([]), {link.index: link.name for link in links}, links, {}, nsid)
+    if wanted is not None and not wanted(view):
+        return view  # not a container of ours: no need to read more
+    by_interface = {
+        name: frozenset(a.address.split("%")[0] for a in addrs if a.family in _FAMILIES)
+        for name, addrs in psutil.net_if_addrs().items()
+    }
+    local = frozenset().union(*by_interface.values()) if by_interface else frozenset()
+    routes = parse_ipv4_routes(_read("/proc/thread-self/net/route"))
+    routes += parse_ipv6_routes(_read("/proc/thread-self/net/ipv6_route"))
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
         try:
-            cookie = int.from_bytes(
-                probe.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), "little"
-            )
+            raw = probe.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+            cookie = int.from_bytes(raw, sys.byteorder)
         except OSError:
             cookie = 0  # before Linux 5.14: no in-kernel counting anyway
-    return NetnsView(
-        RouteTable(routes, local), {link.index: link.name for link in links}, links,
-        by_interface, nsid, cookie,
-    )  # fmt: skip
+    return NetnsView(RouteTable(routes, local), view.interfaces, links, by_interface, nsid, cookie)

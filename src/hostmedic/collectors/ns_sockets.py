@@ -35,8 +35,10 @@ TCP_LISTEN = 10
 TCP_TIME_WAIT = 6
 TCP_NEW_SYN_RECV = 12
 # TIME_WAIT and request sockets carry no tcp_info (their bytes are in the full socket's
-# destroy event), listeners carry no traffic: the per-tick dump skips all three.
-CONNECTED_STATES = 0xFFFFFFFF & ~(1 << TCP_LISTEN | 1 << TCP_TIME_WAIT | 1 << TCP_NEW_SYN_RECV)
+# destroy event): the per-tick dump skips both. Listeners come in the same dump (one walk
+# of the kernel's socket tables per family instead of two): they carry no traffic, so the
+# changed-only dump shows each one once, when it appears.
+DUMPED_STATES = 0xFFFFFFFF & ~(1 << TCP_TIME_WAIT | 1 << TCP_NEW_SYN_RECV)
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
@@ -86,10 +88,11 @@ class NamespaceSockets:
         self.destroy = destroy
         self.tcp = TcpDeltaTracker()
         self.listeners: dict[int, int] = {}
+        self._listener_cookies: dict[int, tuple[int, int]] = {}  # cookie -> (port, inode)
         self._fingerprints: dict[int, tuple[object, ...]] = {}
-        self._udp_previous: list[UdpBinding] = []
-        self._udp_current_cookies: dict[int, int] = {}
-        self.udp_cookies: dict[int, int] = {}  # cookie -> inode, this tick's and last
+        self._udp_last: list[UdpBinding] = []
+        self._udp_last_cookies: dict[int, int] = {}
+        self.udp_cookies: dict[int, int] = {}  # cookie -> inode, this dump's and the last
 
     @classmethod
     def open(cls, inode: int, path: str) -> NamespaceSockets:
@@ -103,22 +106,29 @@ class NamespaceSockets:
             destroy = None
         return cls(inode, sockdiag, destroy)
 
-    def read_tcp(self) -> TcpRead:
-        """Listeners and the sockets whose counters moved since the last tick."""
-        tcp = socket.IPPROTO_TCP
-        listeners = {
-            r.local_port: r.inode
-            for f in FAMILIES
-            for r in self.sockdiag.dump(tcp, f, 1 << TCP_LISTEN)
-        }
+    def read_tcp(self, idle: bool = False) -> TcpRead:
+        """Listeners and the sockets whose counters moved since the last tick.
+
+        ``idle``: nothing crossed the namespace's interfaces since the last read, so no
+        counter of a socket that matters can have moved: the dump is skipped."""
+        if idle:
+            return TcpRead(self.listeners, [], self._fingerprints)
         fingerprints: dict[int, tuple[object, ...]] = {}
         changes = (self._fingerprints, fingerprints)
-        changed = [
+        records = [
             r
             for f in FAMILIES
-            for r in self.sockdiag.dump(tcp, f, CONNECTED_STATES, changes=changes)
+            for r in self.sockdiag.dump(socket.IPPROTO_TCP, f, DUMPED_STATES, changes=changes)
         ]
         self._fingerprints = fingerprints
+        for r in records:
+            if r.state == TCP_LISTEN:
+                self._listener_cookies[r.cookie] = (r.local_port, r.inode)
+        self._listener_cookies = {
+            c: v for c, v in self._listener_cookies.items() if c in fingerprints
+        }
+        listeners = {port: inode for port, inode in self._listener_cookies.values()}
+        changed = [r for r in records if r.state != TCP_LISTEN]
         return TcpRead(listeners, changed, fingerprints)
 
     def drain_destroyed(self, read: TcpRead) -> None:
@@ -135,18 +145,25 @@ class NamespaceSockets:
         return self.tcp.update(live, closed, alive=read.fingerprints), closed
 
     def udp_bindings(self) -> list[UdpBinding]:
-        """This tick's UDP sockets, then last tick's: a socket that closed since then still
-        owns the datagrams it sent before closing. Also refreshes ``udp_cookies``."""
+        """The UDP sockets now, then those of the previous dump: a socket that closed since
+        then still owns the datagrams it sent before closing. Called on the ticks that
+        counted datagrams here (a socket that sends is dumped while it sends); also
+        refreshes ``udp_cookies``."""
         records = [r for f in FAMILIES for r in self.sockdiag.dump(socket.IPPROTO_UDP, f)]
         current = [
             UdpBinding(self.inode, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
             for r in records
         ]
         cookies = {r.cookie: r.inode for r in records}
-        self.udp_cookies = {**self._udp_current_cookies, **cookies}
-        self._udp_current_cookies = cookies
-        bindings, self._udp_previous = current + self._udp_previous, current
+        self.udp_cookies = {**self._udp_last_cookies, **cookies}
+        bindings = current + self._udp_last
+        self._udp_last, self._udp_last_cookies = current, cookies
         return bindings
+
+    @property
+    def udp_inodes(self) -> set[int]:
+        """Inodes of the UDP sockets of the last dump (their owners are worth keeping)."""
+        return {b.inode for b in self._udp_last}
 
     def close(self) -> None:
         """Close both netlink sockets; idempotent."""
