@@ -170,3 +170,34 @@ def test_the_monitor_counts_udp_in_the_kernel_and_falls_back_to_the_ring(
     ((key, traffic),) = udp.items()
     assert (key.pid, key.remote_ip, key.interface) == (os.getpid(), B4, lab.dev_a)
     assert (traffic.tx_packets, traffic.tx_bytes) == (20, 20 * 128)
+
+
+def test_a_udp_socket_born_and_closed_between_two_ticks_keeps_its_sender(lab: Lab) -> None:
+    """No dump ever lists it; the in-kernel counter saw which process sent."""
+    from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
+    from hostmedic.collectors.netlink import run_in_netns
+
+    def build() -> BandwidthMonitor:
+        monitor = BandwidthMonitor(MonitorOptions(connect_tracer=False, containers=False))
+        monitor.start()
+        return monitor
+
+    monitor = run_in_netns(lab.path(lab.a), build)
+    code = (
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"for _ in range(5):\n    s.sendto(b'z' * 50, ('{B4}', 9))\ns.close()\n"
+    )
+    try:
+        if monitor.datagram_method != "kernel":
+            pytest.skip("in-kernel counter unavailable here")
+        sender = subprocess.run(
+            ["ip", "netns", "exec", lab.a, sys.executable, "-c",
+             f"{code}import os; print(os.getpid())"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.split()[-1]  # fmt: skip
+        run_in_netns(lab.path(lab.a), monitor.sample)
+        assert monitor.ledger is not None
+        udp = [k for k in monitor.ledger.flows if k.protocol == "udp" and k.remote_ip == B4]
+    finally:
+        monitor.close()
+    assert int(sender) in {k.pid for k in udp}

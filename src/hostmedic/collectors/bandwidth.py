@@ -43,6 +43,7 @@ KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, No
 NAMESPACES_REFRESH_S = 10.0  # routes, interfaces, containers: re-read this often
 CACHE_SLACK = 20_000  # entries an owner cache may hold before it is pruned
 LOOPBACK = "lo"
+CAP_SYS_ADMIN = 21
 FourTuple = tuple[int, str, int, str, int]  # netns, local ip, port, remote ip, port
 
 
@@ -61,6 +62,13 @@ def _own_netns() -> int:
         return os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return 0
+
+
+def _can_enter_namespaces() -> bool:
+    from hostmedic.collectors.connect_tracer import effective_caps
+
+    caps = effective_caps()
+    return caps is None or bool(caps >> CAP_SYS_ADMIN & 1)
 
 
 def _four_tuple(netns: int, s: TcpSample) -> FourTuple:
@@ -125,6 +133,11 @@ class BandwidthMonitor:
         self._watch = ContainerWatch(
             self._netns, self.options.proc_root, containers=self.options.containers
         )
+        if self.options.containers and not _can_enter_namespaces():
+            self.not_counted.append(
+                ("uncounted.containers", "entering a container's network namespace needs "
+                 "CAP_SYS_ADMIN: its traffic stays unattributed on the host interfaces")
+            )  # fmt: skip
         self.ledger = Ledger(self._clock())
         self.sample()
 
