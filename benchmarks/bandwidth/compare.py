@@ -44,7 +44,7 @@ import compare_lab  # noqa: E402  (puts the repository root on sys.path)
 import compare_report as report  # noqa: E402
 from compare_accuracy import SCENARIOS  # noqa: E402
 from compare_accuracy import run as run_accuracy  # noqa: E402
-from compare_overhead import flood, load, soak  # noqa: E402
+from compare_overhead import RECEIVERS, flood, load, soak  # noqa: E402
 from compare_rates import run as run_rates  # noqa: E402
 
 REPO = HERE.parents[1]
@@ -147,6 +147,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--wait-for", default="hmE-", help="namespace prefixes to wait out (comma)")
     ap.add_argument("--max-wait", type=float, default=1200.0, help="seconds to wait at most")
     ap.add_argument("--flood-rounds", type=int, default=None)
+    ap.add_argument(
+        "--flood-receivers",
+        default=",".join(RECEIVERS),
+        help="where the flood is received: local (a socket on this machine), remote (dropped"
+        " before any socket, as on another host); comma-separated",
+    )
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--keep-raw", action="store_true", help="keep the monitors' raw outputs")
     ap.add_argument("--render", metavar="JSON", help="only print the tables of a results file")
@@ -237,10 +243,12 @@ def main() -> int:
             checkpoint("rates")
             doc["rates"] = _guarded("rates", run_rates, 14 if q else 45)
         if "flood" in todo:
-            configs: list[str | None] = []
-            for _ in range(rounds):
-                configs += [None, *FLOOD_MONITORS]
-            configs.append(None)
+            receivers = [r for r in args.flood_receivers.split(",") if r in RECEIVERS]
+            configs: list[tuple[str | None, str]] = []
+            for _ in range(rounds):  # every monitor run is bracketed by two baselines
+                for receiver in receivers:
+                    configs += [(m, receiver) for m in (None, *FLOOD_MONITORS)]
+            configs += [(None, receiver) for receiver in receivers]
             checkpoint(f"flood ({len(configs)} runs)")
             doc["flood"] = flood(configs, args.hostmedic, flood_window)
         if "soak" in todo and args.soak <= 0:

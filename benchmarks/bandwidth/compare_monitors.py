@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import compare_lab  # noqa: F401  (puts the repository root on sys.path)
+from tests.lab.netlab import counting_handles
+
 ETHERNET_HEADER_BYTES = 14
 NETHOGS_KB = 1024
 IFTOP_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -86,23 +89,6 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def packet_sockets(pid: int) -> int:
-    """How many AF_PACKET sockets ``pid`` holds: a capturing monitor is ready once it has
-    one per device it watches."""
-    try:
-        with open(f"/proc/{pid}/net/packet", encoding="ascii") as f:
-            inodes = {ln.split()[-1] for ln in f.read().splitlines()[1:] if ln.strip()}
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return 0
-    count = 0
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            count += target.startswith("socket:[") and target[8:-1] in inodes
-    return count
-
-
 # --- the monitors -------------------------------------------------------------------------
 
 
@@ -156,7 +142,8 @@ def start_monitor(
 
 
 def wait_ready(monitors: Collection[Monitor], timeout_s: float = 20.0) -> dict[str, float]:
-    """Block until every monitor holds its packet sockets; returns each one's start-up time."""
+    """Block until every monitor holds its packet sockets (hostmedic: its cgroup eBPF links
+    or its ring); returns each one's start-up time."""
     deadline = time.monotonic() + timeout_s
     ready: dict[str, float] = {}
     while len(ready) < len(monitors):
@@ -165,7 +152,7 @@ def wait_ready(monitors: Collection[Monitor], timeout_s: float = 20.0) -> dict[s
                 continue
             if m.proc.poll() is not None:
                 raise RuntimeError(f"{m.name} exited {m.proc.returncode}: {m.errors()[-500:]}")
-            if packet_sockets(m.pid) >= m.sockets_needed:
+            if counting_handles(m.pid) >= m.sockets_needed:
                 ready[m.name] = time.monotonic() - m.started_s
         if time.monotonic() > deadline:
             missing = [m.name for m in monitors if m.name not in ready]

@@ -7,7 +7,12 @@
 - ``flood(configs)``: the highest small-packet UDP rate the machine makes (several
   ``iperf3 -u -l 16 -b 0`` on one link), with no monitor and then with each monitor
   *alone*; packets/s from the sender's device counters, the monitor's CPU, and for
-  hostmedic how much of the flood it counted (and its capture drops).
+  hostmedic how much of the flood it counted (and its capture drops). The receiver is
+  either *local* (the iperf3 servers' sockets in the peer namespace, on this machine) or
+  *remote*: the peer drops the flood's datagrams in its prerouting hook, before any
+  socket, as if the receiving host were elsewhere (an outbound flood from a compromised
+  server). The difference matters for in-kernel counters, which run wherever a socket
+  sends or receives on the machine, and not for packet taps, which only see one side.
 - ``soak(seconds)``: hostmedic alone under a moderate UDP flood, RSS every 10 s.
 """
 
@@ -39,7 +44,28 @@ from compare_monitors import (
 from tests.lab import traffic
 
 FLOOD_CLIENTS = 3
+FLOOD_PAYLOAD = 16
 RAMP_S = 1.5  # traffic settles before the measuring window opens
+RECEIVERS = ("local", "remote")
+_DROP_TABLE = "hmF_remote"
+
+
+def _remote_receiver(c: CompareLab, on: bool) -> None:
+    """In the peer namespace only: drop the flood's datagrams (IP length 20 + 8 + payload)
+    before they reach a socket. iperf3's 4-byte UDP handshake and its TCP control
+    connection pass, so the servers still start and report."""
+    ns = c.lab.peer(1).ns
+    if not on:
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", _DROP_TABLE],
+                       capture_output=True, check=False)  # fmt: skip
+        return
+    length = 20 + 8 + FLOOD_PAYLOAD
+    for cmd in (
+        f"add table inet {_DROP_TABLE}",
+        f"add chain inet {_DROP_TABLE} pre {{ type filter hook prerouting priority -300; }}",
+        f"add rule inet {_DROP_TABLE} pre ip length {length} udp dport 5201-5299 drop",
+    ):
+        c.lab.exec(ns, ["nft", cmd])
 
 
 def _start(c: CompareLab, tmp: Path, name: str, hostmedic: str, duration_s: float) -> Monitor:
@@ -133,9 +159,16 @@ def load(kind: str, hostmedic: str, window_s: float) -> dict[str, Any]:
 
 
 def _flood_once(
-    c: CompareLab, tmp: Path, monitor: str | None, hostmedic: str, window_s: float, clients: int
+    c: CompareLab,
+    tmp: Path,
+    monitor: str | None,
+    receiver: str,
+    hostmedic: str,
+    window_s: float,
+    clients: int,
 ) -> dict[str, Any]:
     p1 = c.lab.peer(1)
+    _remote_receiver(c, receiver == "remote")
     secs = window_s + RAMP_S + 1.0
     servers = []
     for k in range(clients):
@@ -164,7 +197,7 @@ def _flood_once(
                 str(5201 + k),
                 "-u",
                 "-l",
-                "16",
+                str(FLOOD_PAYLOAD),
                 "-b",
                 "0",
                 "-t",
@@ -184,6 +217,7 @@ def _flood_once(
     time.sleep(0.3)
     result: dict[str, Any] = {
         "monitor": monitor or "none",
+        "receiver": receiver,
         "clients": clients,
         "loadavg": loadavg(),
         "rates": _rates(dev0, dev1, wall) if dev0 and dev1 else None,
@@ -217,18 +251,21 @@ def _flood_once(
 
 
 def flood(
-    configs: list[str | None], hostmedic: str, window_s: float, clients: int = FLOOD_CLIENTS
+    configs: list[tuple[str | None, str]],
+    hostmedic: str,
+    window_s: float,
+    clients: int = FLOOD_CLIENTS,
 ) -> list[dict[str, Any]]:
-    """Each config (None = no monitor) in turn on one lab; a LabError spoils only one run."""
+    """Each (monitor or None, receiver) in turn on one lab; a LabError spoils only one run."""
     c = build(1, clock=False)
     tmp = Path(tempfile.mkdtemp(prefix="hmF-flood-"))
     out = []
     try:
-        for monitor in configs:
+        for monitor, receiver in configs:
             try:
-                out.append(_flood_once(c, tmp, monitor, hostmedic, window_s, clients))
+                out.append(_flood_once(c, tmp, monitor, receiver, hostmedic, window_s, clients))
             except (LabError, RuntimeError, subprocess.TimeoutExpired) as exc:
-                out.append({"monitor": monitor or "none", "error": str(exc)})
+                out.append({"monitor": monitor or "none", "receiver": receiver, "error": str(exc)})
     finally:
         c.destroy()
         shutil.rmtree(tmp, ignore_errors=True)

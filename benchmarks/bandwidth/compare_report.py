@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from statistics import mean
+from statistics import mean, median
 from typing import Any
 
 ACCURACY_COLUMNS = (
@@ -80,17 +80,49 @@ def core(c: dict[str, float] | None) -> float | None:
     return None if not c else max(c["core_share"], c["core_share_schedstat"])
 
 
-def _flood_by_monitor(flood: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+RECEIVER_LABELS = {
+    "local": "receiver on this machine",
+    "remote": "receiver elsewhere (dropped before any socket)",
+}
+
+
+def _ok(f: dict[str, Any]) -> bool:
+    return "error" not in f and bool(f.get("rates"))
+
+
+def _receiver(f: dict[str, Any]) -> str:
+    return str(f.get("receiver", "local"))  # runs before 2026-11-24 had local receivers
+
+
+def _flood_by_monitor(
+    flood: list[dict[str, Any]], receiver: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for f in flood:
-        if "error" not in f and f.get("rates"):
+        if _ok(f) and receiver in (None, _receiver(f)):
             out.setdefault(f["monitor"], []).append(f)
     return out
 
 
-def baseline_pps(flood: list[dict[str, Any]]) -> float | None:
-    runs = _flood_by_monitor(flood).get("none", [])
-    return mean(r["rates"]["tx_pps"] for r in runs) if runs else None
+def pps_ratios(flood: list[dict[str, Any]], receiver: str) -> dict[str, list[float]]:
+    """Per monitor: each run's packet rate over the mean of the no-monitor runs right
+    before and after it (same receiver). Load from other work drifts over minutes; a
+    bracketing baseline cancels most of that drift, a global mean does not."""
+    runs = [(i, f) for i, f in enumerate(flood) if _ok(f) and _receiver(f) == receiver]
+    bases = [(i, f["rates"]["tx_pps"]) for i, f in runs if f["monitor"] == "none"]
+    out: dict[str, list[float]] = {}
+    for i, f in runs:
+        if f["monitor"] == "none":
+            continue
+        before = [pps for j, pps in bases if j < i][-1:]
+        after = [pps for j, pps in bases if j > i][:1]
+        if before or after:
+            out.setdefault(f["monitor"], []).append(f["rates"]["tx_pps"] / mean(before + after))
+    return out
+
+
+def receivers(flood: list[dict[str, Any]]) -> list[str]:
+    return sorted({_receiver(f) for f in flood if _ok(f)}, key=["local", "remote"].index)
 
 
 def overhead_table(loads: dict[str, Any], flood: list[dict[str, Any]]) -> str:
@@ -129,39 +161,48 @@ def overhead_table(loads: dict[str, Any], flood: list[dict[str, Any]]) -> str:
 
 
 def flood_table(flood: list[dict[str, Any]]) -> str:
-    by, base = _flood_by_monitor(flood), baseline_pps(flood)
     lines = [
-        "| monitor (alone) | runs | packets/s sent | vs no monitor | monitor CPU | load avg "
-        "| notes |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| receiver | monitor (alone) | runs | packets/s sent | vs bracketing baselines "
+        "(median, spread) | monitor CPU | load avg | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("none", *MONITORS):
-        runs = by.get(name, [])
-        if not runs:
-            continue
-        pps = [r["rates"]["tx_pps"] for r in runs]
-        m = mean(pps)
-        red = None if base is None or name == "none" else m / base - 1
-        cpu = [core(r["cpu"]) for r in runs if r.get("cpu")]
-        notes = [f"spread {min(pps):,.0f} – {max(pps):,.0f}"] if len(pps) > 1 else []
-        counted = [r["iftop_share_of_truth"] for r in runs if r.get("iftop_share_of_truth")]
-        counted += [r["hostmedic"]["flows_share_of_truth"] for r in runs if r.get("hostmedic")]
-        if counted:
-            notes.append(f"counted {pct(min(counted), 1)} – {pct(max(counted), 1)} of the bytes")
-        drops = [r["hostmedic"]["capture_drops"] for r in runs if r.get("hostmedic")]
-        if drops:
-            notes.append(f"{sum(drops):,} capture drops")
-        lines.append(
-            f"| {name} | {len(runs)} | {m:,.0f} | {'–' if red is None else f'{100 * red:+.1f} %'} "
-            f"| {pct(mean(cpu) if cpu else None)} | {mean(r['loadavg'][0] for r in runs):.2f} "
-            f"| {'; '.join(notes)} |"
-        )
+    for receiver in receivers(flood):
+        by, ratios = _flood_by_monitor(flood, receiver), pps_ratios(flood, receiver)
+        for name in ("none", *MONITORS):
+            runs = by.get(name, [])
+            if not runs:
+                continue
+            pps = [r["rates"]["tx_pps"] for r in runs]
+            rs = ratios.get(name, [])
+            change = (
+                f"{100 * (median(rs) - 1):+.1f} % ({100 * (min(rs) - 1):+.1f} … "
+                f"{100 * (max(rs) - 1):+.1f})"
+                if rs
+                else "–"
+            )
+            cpu = [core(r["cpu"]) for r in runs if r.get("cpu")]
+            notes = [f"spread {min(pps):,.0f} – {max(pps):,.0f}"] if len(pps) > 1 else []
+            counted = [r["iftop_share_of_truth"] for r in runs if r.get("iftop_share_of_truth")]
+            counted += [r["hostmedic"]["flows_share_of_truth"] for r in runs if r.get("hostmedic")]
+            if counted:
+                share = f"{pct(min(counted), 1)} – {pct(max(counted), 1)}"
+                notes.append(f"counted {share} of the bytes")
+            drops = [r["hostmedic"]["capture_drops"] for r in runs if r.get("hostmedic")]
+            if drops and sum(drops):
+                notes.append(f"{sum(drops):,} capture drops")
+            lines.append(
+                f"| {receiver} | {name} | {len(runs)} | {mean(pps):,.0f} | {change} "
+                f"| {pct(mean(cpu) if cpu else None)} | "
+                f"{mean(r['loadavg'][0] for r in runs):.2f} | {'; '.join(notes)} |"
+            )
     errors = [f"{f['monitor']}: {f['error']}" for f in flood if "error" in f]
     clients = next((f["clients"] for f in flood if "clients" in f), "?")
     return "\n".join(lines) + (
         f"\n\nFlood: {clients} × `iperf3 -u -l 16 -b 0` on one lab link, packets/s from the"
-        " sending device's counters over the middle of each run; monitors one at a time,"
-        " runs interleaved with no-monitor baselines."
+        " sending device's counters over the middle of each run; monitors one at a time, each"
+        " run compared with the no-monitor runs right before and after it. Receivers: "
+        + "; ".join(f"{k} = {v}" for k, v in RECEIVER_LABELS.items())
+        + "."
         + (f" Failed runs: {'; '.join(errors)}." if errors else "")
     )
 
@@ -222,10 +263,14 @@ def bars(
     )
     hm = [core(r["cpu"]) for r in _flood_by_monitor(flood).get("hostmedic", []) if r.get("cpu")]
     line("hostmedic CPU under the UDP flood", mean(hm) if hm else None, BARS["flood"], "{:.2%}")
-    base = baseline_pps(flood)
-    hm_pps = [r["rates"]["tx_pps"] for r in _flood_by_monitor(flood).get("hostmedic", [])]
-    red = -(mean(hm_pps) / base - 1) if base and hm_pps else None
-    line("max packet rate reduced by hostmedic", red, BARS["pps"], "{:.1%}")
+    for receiver in receivers(flood):
+        rs = pps_ratios(flood, receiver).get("hostmedic", [])
+        line(
+            f"max packet rate reduced by hostmedic ({RECEIVER_LABELS[receiver]})",
+            1 - median(rs) if rs else None,
+            BARS["pps"],
+            "{:.1%}",
+        )
     if rates:
         for schedule, res in rates["schedules"].items():
             worst = [v["max_abs_error"] for k, v in res.items() if k.endswith("s") and "tx" in k]

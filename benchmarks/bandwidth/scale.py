@@ -5,10 +5,13 @@ sampling cycle takes <= 100 ms; with 50,000 sockets, <= 250 ms. A cycle is one c
 ``BandwidthMonitor.sample()``.
 
 For each size the script builds a fresh world and tears it down again:
-namespaces ``hmE-srv`` (the monitored host) and ``hmE-peer`` joined by a veth
-(198.18.205.1 / .2); in hmE-peer a server that listens on several ports and never accepts
-(see scale_world.py for why); in hmE-srv ``--processes`` client processes holding
-``--sockets`` established connections between them, and the measuring process itself.
+namespaces ``hmE-srv`` (the monitored host) and ``hmE-peer``, joined through a router
+namespace ``hmE-rtr`` (198.18.205.1 → .2, 198.18.206.1 → .2): a namespace joined to the
+host by a veth is one of its containers and would be monitored too, with its 20k sockets;
+behind a router, the peer is the outside world. In hmE-peer a server that listens on
+several ports and never accepts (see scale_world.py for why); in hmE-srv ``--processes``
+client processes holding ``--sockets`` established connections between them, and the
+measuring process itself.
 It reports cycle time (median / p95 / max) for idle sockets, steady traffic on ~1 % of
 sockets, and churn (new connections with bytes every tick: the /proc rescan worst case),
 the start() time, the monitor's and the world's memory, and a breakdown of the worst regime.
@@ -42,8 +45,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORLD = HERE / "scale_world.py"
 RESULTS = REPO / "benchmarks" / "results"
-SRV, PEER = "hmE-srv", "hmE-peer"
-SRV_IP, PEER_IP = "198.18.205.1", "198.18.205.2"
+SRV, RTR, PEER = "hmE-srv", "hmE-rtr", "hmE-peer"
+SRV_IP, RTR_SRV_IP, RTR_PEER_IP, PEER_IP = (
+    "198.18.205.1",
+    "198.18.205.2",
+    "198.18.206.1",
+    "198.18.206.2",
+)
 CONNECTIONS_PER_PORT = 8000  # well below the 10000-65001 ephemeral range per destination
 REGIMES = ("idle", "steady", "churn")
 SEP = " > "  # as in scale_monitor.Timers
@@ -75,7 +83,7 @@ def kill_pid(pid: int) -> None:
 def delete_namespaces() -> None:
     """Kill what still runs in our namespaces (started by us), then delete them."""
     existing = sh("ip", "netns", "list").stdout
-    for name in (SRV, PEER):
+    for name in (SRV, RTR, PEER):
         if name in existing.split():
             for pid in netns_pids(name):
                 kill_pid(pid)
@@ -112,13 +120,19 @@ class World:
 
     def _build(self) -> None:
         delete_namespaces()  # leftovers of an interrupted earlier run (ours by name)
-        for name in (SRV, PEER):
+        for name in (SRV, RTR, PEER):
             sh("ip", "netns", "add", name)
             sh("ip", "-n", name, "link", "set", "lo", "up")
-        sh(*f"ip -n {SRV} link add v0 type veth peer name v1 netns {PEER}".split())
-        for name, dev, ip in ((SRV, "v0", SRV_IP), (PEER, "v1", PEER_IP)):
+        sh(*f"ip -n {SRV} link add v0 type veth peer name v1 netns {RTR}".split())
+        sh(*f"ip -n {RTR} link add v2 type veth peer name v3 netns {PEER}".split())
+        links = ((SRV, "v0", SRV_IP), (RTR, "v1", RTR_SRV_IP), (RTR, "v2", RTR_PEER_IP),
+                 (PEER, "v3", PEER_IP))  # fmt: skip
+        for name, dev, ip in links:
             sh("ip", "-n", name, "addr", "add", f"{ip}/24", "dev", dev)
             sh("ip", "-n", name, "link", "set", dev, "up")
+        sh("ip", "netns", "exec", RTR, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", SRV, "route", "add", f"{PEER_IP}/32", "via", RTR_SRV_IP)
+        sh("ip", "-n", PEER, "route", "add", "default", "via", RTR_PEER_IP)
         sh("ip", "netns", "exec", SRV, "sysctl", "-qw", "net.ipv4.ip_local_port_range=10000 65001")
         sh("ip", "netns", "exec", PEER, "sysctl", "-qw", "net.core.somaxconn=65535")
         sh("ip", "netns", "exec", PEER, "sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=65535")

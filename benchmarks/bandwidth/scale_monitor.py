@@ -122,16 +122,16 @@ def instrument(mon: Any, timers: Timers) -> None:
     def dump_label(args: tuple) -> str:
         return "tcp dump" if args[0] == socket.IPPROTO_TCP else "udp dump"
 
-    timers.wrap(mon, "_route_table", "routes")
+    timers.wrap(mon, "_refresh_namespaces", "routes + containers")
     timers.wrap(mon, "_drain_connects", "connect tracer drain")
-    timers.wrap(mon._sockdiag, "dump", dump_label)
-    timers.wrap(mon._sockdiag._nl, "recv", "kernel (recv)")
-    if mon._destroy is not None:
-        timers.wrap(mon._destroy, "drain", "destroy drain")
-    timers.wrap(mon._tcp, "update", "delta tracker")
+    timers.wrap(mon.own.sockdiag, "dump", dump_label)
+    timers.wrap(mon.own.sockdiag._nl, "recv", "kernel (recv)")
+    if mon.own.destroy is not None:
+        timers.wrap(mon.own.destroy, "drain", "destroy drain")
+    timers.wrap(mon.own.tcp, "update", "delta tracker")
     timers.wrap(mon._owners, "owners_of", "owner lookup")
     timers.wrap(mon._owners, "refresh", "rescan /proc/*/fd")
-    timers.wrap(mon, "_datagrams", "packet ring + udp")
+    timers.wrap(mon._datagram_owners, "attribute", "udp/icmp owners")
     timers.wrap(bw, "read_process_info", "process info")
     timers.wrap(bw.netdev, "read_interface_traffic", "read /proc/net/dev")
     timers.wrap(mon.ledger, "tick", "ledger tick")
@@ -234,9 +234,9 @@ def profile(mon: Any, cycles: int, interval_s: float, before: Any, top: int = 20
 
 def micro(mon: Any) -> dict[str, float]:
     """Offline timings: the TCP->TcpSample conversion (GC off) and one standalone rescan."""
-    from hostmedic.collectors.bandwidth import _FAMILIES, tcp_sample
+    from hostmedic.collectors.ns_sockets import FAMILIES, tcp_sample
 
-    records = [r for f in _FAMILIES for r in mon._sockdiag.dump(socket.IPPROTO_TCP, f)]
+    records = [r for f in FAMILIES for r in mon.own.sockdiag.dump(socket.IPPROTO_TCP, f)]
     # tcp_sample() gained a listening-ports argument; pass it when the signature has it
     extra: tuple[Any, ...] = ()
     if len(inspect.signature(tcp_sample).parameters) > 2:
@@ -276,9 +276,9 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
         result["rss_after_start_kib"] = rss_kib()
         result["not_counted"] = mon.not_counted
         result["sources"] = {
-            "destroy": mon._destroy is not None,
+            "destroy": mon.own.destroy is not None,
             "connect_tracer": mon._tracer is not None,
-            "capture": mon._capture is not None,
+            "capture": mon.datagram_method,
         }
 
         def log(msg: str) -> None:
@@ -288,14 +288,14 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
         regimes: dict[str, Any] = {}
         # One call per cycle: shows each regime really has the traffic it claims.
         deltas: list[int] = []
-        update = mon._tcp.update
+        update = mon.own.tcp.update
 
         def counted_update(*args: Any, **kwargs: Any) -> Any:
             out = update(*args, **kwargs)
             deltas.append(len(out))
             return out
 
-        mon._tcp.update = counted_update
+        mon.own.tcp.update = counted_update
         befores: dict[str, Any] = {"idle": None, "steady": None, "churn": churn.tick}
         for name in ("idle", "steady", "churn"):
             if name == "steady":
@@ -319,8 +319,8 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
                 f" ms, {r['tcp_deltas_per_cycle']:.0f} sockets with bytes per cycle"
             )
         result["regimes"] = regimes
-        del mon._tcp.update  # the class's method again, before the breakdown wraps it
-        result["tracked_tcp_sockets"] = len(mon._tcp._last)
+        del mon.own.tcp.update  # the class's method again, before the breakdown wraps it
+        result["tracked_tcp_sockets"] = len(mon.own.tcp._last)
         result["rss_after_cycles_kib"] = rss_kib()
         if a.profile_cycles > 0:
             worst = max(regimes, key=lambda k: regimes[k]["median_ms"])

@@ -69,6 +69,28 @@ def sweep_stale(prefix: str = "hmD-", older_than_s: float = 600.0) -> list[str]:
     return swept
 
 
+def counting_handles(pid: int) -> int:
+    """How many packet-counting handles ``pid`` holds: AF_PACKET sockets (a tap) and
+    cgroup eBPF links (hostmedic's in-kernel counter). A monitor opens them just before
+    its baseline read, so the moment they appear marks it."""
+    try:
+        with open(f"/proc/{pid}/net/packet", encoding="ascii") as f:
+            inodes = {line.split()[-1] for line in f.read().splitlines()[1:] if line.strip()}
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    count = 0
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                count += 1
+            elif target == "anon_inode:bpf_link":
+                with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
+                    count += "link_type:\tcgroup" in f.read()
+    return count
+
+
 class LabError(RuntimeError):
     """The lab could not be built or measured (a harness problem, not a tool verdict)."""
 
@@ -141,36 +163,21 @@ class HostmedicRun:
     def wait_baseline(self, timeout_s: float = 15.0, settle_s: float = 0.0) -> float:
         """Block until ``settle_s`` after the tool's baseline read; returns the baseline time.
 
-        The monitor opens its AF_PACKET ring just before the baseline read, so the moment a
-        packet socket shows up among the process's fds marks the baseline (within ~20 ms).
-        Without a packet socket (capture unavailable) this times out with a LabError.
+        The monitor opens its UDP/ICMP counter (cgroup eBPF links, or a packet ring) just
+        before the baseline read, so the moment it shows up among the process's fds marks
+        the baseline (within ~20 ms). Without a counter this times out with a LabError.
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise LabError(f"hostmedic exited early: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            if self._has_packet_socket():
+            if counting_handles(self.proc.pid):
                 self.baseline_s = time.monotonic()
                 threading.Thread(target=self._watch_ticks, daemon=True).start()
                 time.sleep(settle_s)
                 return self.baseline_s
             time.sleep(0.02)
-        raise LabError("hostmedic opened no packet socket: cannot tell when its baseline was")
-
-    def _has_packet_socket(self) -> bool:
-        pid = self.proc.pid
-        try:
-            with open(f"/proc/{pid}/net/packet", encoding="ascii") as f:
-                inodes = {line.split()[-1] for line in f.read().splitlines()[1:] if line.strip()}
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            return False
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return True
-        return False
+        raise LabError("hostmedic opened no UDP/ICMP counter: cannot tell when its baseline was")
 
     @property
     def window_end_s(self) -> float:

@@ -13,16 +13,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hostmedic.collectors.capture import PacketCounter
-from hostmedic.collectors.netlink import run_in_netns
 from hostmedic.collectors.packets import FlowKey, decode_key
 from hostmedic.errors import FactUnavailable
+from tests.lab.veth import A4, A6, B4, B6, Lab, bulk_tcp, sh, veth_lab
 
 pytestmark = [
     pytest.mark.lab,
@@ -30,50 +29,12 @@ pytestmark = [
 ]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-A4, B4, A6, B6 = "198.18.0.1", "198.18.0.2", "2001:db8:b::1", "2001:db8:b::2"
-
-
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, timeout=30)
-
-
-class Lab:
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.a, self.b = f"hmB-{tag}-a", f"hmB-{tag}-b"
-        self.dev_a, self.dev_b = f"hmB{tag}a", f"hmB{tag}b"
-
-    def path(self, ns: str) -> str:
-        return f"/run/netns/{ns}"
-
-    def sock(self, ns: str, family: int, kind: int) -> socket.socket:
-        return run_in_netns(self.path(ns), lambda: socket.socket(family, kind))
 
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    lab = Lab()
-    try:
-        sh("ip", "netns", "add", lab.a)
-        sh("ip", "netns", "add", lab.b)
-        sh("ip", "link", "add", lab.dev_a, "netns", lab.a, "type", "veth",
-           "peer", "name", lab.dev_b, "netns", lab.b)  # fmt: skip
-        for ns, dev, v4, v6 in ((lab.a, lab.dev_a, A4, A6), (lab.b, lab.dev_b, B4, B6)):
-            sh("ip", "-n", ns, "addr", "add", f"{v4}/24", "dev", dev)
-            sh("ip", "-n", ns, "addr", "add", f"{v6}/64", "dev", dev, "nodad")
-            sh("ip", "-n", ns, "link", "set", dev, "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            if shutil.which("ethtool"):  # one wire packet per sent segment
-                sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, "gro", "off", "gso", "off",
-                   "tso", "off")  # fmt: skip
-        # Resolve neighbours first so ARP/ND stay out of the measured window.
-        # (-w: keep probing up to 5 s, the veth carrier may come up a moment later)
-        sh("ip", "netns", "exec", lab.a, "ping", "-c", "1", "-w", "5", B4)
-        sh("ip", "netns", "exec", lab.a, "ping", "-c", "1", "-w", "5", B6)
-        yield lab
-    finally:
-        subprocess.run(["ip", "netns", "del", lab.a], check=False, capture_output=True)
-        subprocess.run(["ip", "netns", "del", lab.b], check=False, capture_output=True)
+    with veth_lab() as built:
+        yield built
 
 
 def collect(pc: PacketCounter, done: Callable[[dict[FlowKey, list[int]]], bool]) -> dict:
@@ -102,24 +63,6 @@ def ifindex(ns: str, dev: str) -> int:
     out = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{dev}/ifindex"],
                          check=True, capture_output=True, text=True, timeout=10)  # fmt: skip
     return int(out.stdout)
-
-
-def bulk_tcp(lab: Lab, family: int, host: str) -> None:
-    """Move 500 kB over one TCP connection from namespace a to b (must never be counted)."""
-    listener = lab.sock(lab.b, family, socket.SOCK_STREAM)
-    client = lab.sock(lab.a, family, socket.SOCK_STREAM)
-    with listener, client:
-        listener.bind((host, 0))
-        listener.listen()
-        client.settimeout(5)
-        client.connect(listener.getsockname()[:2])
-        peer, _ = listener.accept()
-        with peer:
-            client.sendall(b"t" * 500_000)
-            client.shutdown(socket.SHUT_WR)
-            peer.settimeout(5)
-            while peer.recv(65536):
-                pass
 
 
 def test_udp_icmp_exact_and_no_tcp(lab: Lab) -> None:

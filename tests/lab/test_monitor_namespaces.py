@@ -1,5 +1,6 @@
 """The connect tracer sees the whole host; the monitor keeps only connections of its own
-network namespace (others never send it a destroy event, so they would pile up)."""
+network namespace and of the containers attached to it (others never send it a destroy
+event, so they would pile up). An unattached namespace is not a container of this host."""
 
 import socket
 import subprocess
@@ -40,7 +41,7 @@ def test_connections_of_other_namespaces_are_ignored():
         mine = socket.create_connection(server.getsockname())
         my_port = mine.getsockname()[1]
         monitor.sample()
-        ports = {local_port for _, local_port, _, _ in monitor._connect_owner}
+        ports = {local_port for _, _, local_port, _, _ in monitor._connect_owner}
         assert my_port in ports
         assert their_port not in ports
         mine.close()

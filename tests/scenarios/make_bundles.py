@@ -3,6 +3,8 @@
 `compromised.json`: a saturated 5 Mbit/s server where a deleted /tmp binary named like a
 kernel thread floods many addresses abroad, next to a busy nginx, a genuine Tencent Cloud
 agent and traffic whose process could not be named. `healthy.json`: a quiet web server.
+`containers.json`: a Docker host where one container's process sprays UDP and another
+container serves web traffic, next to the host's own sshd.
 """
 
 import json
@@ -10,6 +12,8 @@ from pathlib import Path
 
 from hostmedic.facts.bandwidth import (
     BandwidthFacts,
+    ContainerInfo,
+    ContainerUsage,
     FlowKey,
     FlowUsage,
     InterfaceUsage,
@@ -25,7 +29,7 @@ T0 = 1795000000.0
 HERE = Path(__file__).parent / "bundles"
 
 
-def proc(pid, name, exe, deleted=False, package=None, cmd=None, user="root"):
+def proc(pid, name, exe, deleted=False, package=None, cmd=None, user="root", netns=4026531840):
     return ProcessInfo(
         pid,
         name,
@@ -35,7 +39,7 @@ def proc(pid, name, exe, deleted=False, package=None, cmd=None, user="root"):
         0,
         user,
         1,
-        4026531840,
+        netns,
         "/system.slice/x.service",
         package,
         True,
@@ -146,8 +150,69 @@ def healthy() -> BandwidthFacts:
     return BandwidthFacts(5.0, (), procs, remotes, (eth0,), Traffic(1000, 500), (), "CN", 0, T0)
 
 
+HOST_NS, SPRAY_NS, WEB_NS = 4026531840, 4026532301, 4026532302
+DOCKER_ID = "3f2a1b4c5d6e"
+
+
+def containers() -> BandwidthFacts:
+    spray = proc(7001, "python3", "/usr/bin/python3", netns=SPRAY_NS, cmd=["python3", "/app/x.py"])
+    web = proc(7100, "nginx", "/usr/sbin/nginx", netns=WEB_NS, user="www-data")
+    sshd = proc(650, "sshd", "/usr/sbin/sshd", package="openssh-server")
+    spray_info = ContainerInfo(
+        SPRAY_NS,
+        f"docker:{DOCKER_ID}",
+        "docker",
+        DOCKER_ID,
+        f"/system.slice/docker-{DOCKER_ID}{'0' * 52}.scope",
+        None,
+        ("veth3a1",),
+    )
+    web_info = ContainerInfo(
+        WEB_NS, "podman:9e8d7c6b5a4f", "podman", "9e8d7c6b5a4f", None, None, ("veth7c2",)
+    )
+    targets = tuple(f"198.51.100.{i}" for i in range(1, 80))
+    procs = (
+        ProcessUsage(
+            7001, spray, Traffic(18_000_000, 0, 150_000, 0), Rates(tx_2s_bytes_per_s=3.6e6),
+            targets, 79, SPRAY_NS,
+        ),
+        ProcessUsage(
+            7100, web, Traffic(4_000_000, 300_000, 3000, 2600), Rates(), ("203.0.113.10",), 1,
+            WEB_NS,
+        ),
+        ProcessUsage(
+            650, sshd, Traffic(60_000, 30_000, 400, 400), Rates(), ("203.0.113.20",), 1, HOST_NS
+        ),
+    )  # fmt: skip
+    remotes = (
+        RemoteUsage("198.51.100.1", Traffic(230_000, 0, 1900, 0), Rates(), (7001,), "US", True),
+        RemoteUsage("203.0.113.10", Traffic(4_000_000, 300_000), Rates(), (7100,), "CN", False),
+    )
+    flows = (
+        FlowUsage(
+            FlowKey(7001, SPRAY_NS, "udp", "172.17.0.2", 40001, "198.51.100.1", 53, "veth3a1"),
+            Traffic(230_000, 0, 1900, 0),
+        ),
+        FlowUsage(
+            FlowKey(7100, WEB_NS, "tcp", "10.88.0.5", 80, "203.0.113.10", 51000, "veth7c2"),
+            Traffic(4_000_000, 300_000, 3000, 2600),
+        ),
+    )
+    eth0 = InterfaceUsage(
+        "eth0", Traffic(22_100_000, 330_000, 153_400, 3000), Rates(), None, Traffic(40_000, 0)
+    )
+    usage = (
+        ContainerUsage(spray_info, Traffic(18_000_000, 0, 150_000, 0), Rates(), (7001,), 79),
+        ContainerUsage(web_info, Traffic(4_000_000, 300_000, 3000, 2600), Rates(), (7100,), 1),
+    )
+    return BandwidthFacts(
+        30.0, flows, procs, remotes, (eth0,), Traffic(40_000, 0), (), "CN", 0, T0, usage, HOST_NS
+    )
+
+
 if __name__ == "__main__":
-    for name, facts in (("compromised", compromised()), ("healthy", healthy())):
+    bundles = (("compromised", compromised()), ("healthy", healthy()), ("containers", containers()))
+    for name, facts in bundles:
         (HERE / f"{name}.json").write_text(
             json.dumps(dump_bundle({"bandwidth": facts}), indent=1) + "\n"
         )

@@ -125,6 +125,25 @@ def test_bandwidth_tables_snapshot(lang):
     check_snapshot(f"bandwidth.compromised.{lang}.txt", result.stdout)
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_container_tables_snapshot(lang):
+    result = run("bandwidth", "--from", str(BUNDLES / "containers.json"), "--lang", lang)
+    assert result.returncode == 0 and result.stderr == ""
+    check_snapshot(f"bandwidth.containers.{lang}.txt", result.stdout)
+
+
+def test_containers_in_the_json_and_their_processes_judged():
+    doc = diagnose_json("containers.json")
+    bw = doc["bandwidth"]
+    assert [c["label"] for c in bw["containers"]] == ["docker:3f2a1b4c5d6e", "podman:9e8d7c6b5a4f"]
+    assert bw["containers"][0]["host_interfaces"] == ["veth3a1"]
+    labels = {p["pid"]: p["container"] for p in bw["processes"]}
+    assert labels == {7001: "docker:3f2a1b4c5d6e", 7100: "podman:9e8d7c6b5a4f", 650: None}
+    assert {f["container"] for f in bw["flows"]} == {"docker:3f2a1b4c5d6e", "podman:9e8d7c6b5a4f"}
+    sprayer = next(f for f in doc["findings"] if f["params"].get("pid") == 7001)
+    assert sprayer["params"]["verdict"] == "suspicious"
+
+
 def test_bad_bundle_is_a_clear_usage_error(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")

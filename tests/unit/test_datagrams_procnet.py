@@ -72,3 +72,12 @@ def test_udp_goes_to_the_matching_socket():
         Datagram("v0", False, "udp", "198.18.9.2", 4000, "198.18.9.1", 54, 1, 60)
     )
     assert [i for _, i in socket_inodes([d, other], udp, IcmpSockets({}, {}))] == [99, 0]
+
+
+def test_a_udp_datagram_that_names_its_socket_is_never_matched_by_address():
+    udp = UdpSocketIndex([UdpBinding(1, "0.0.0.0", 53, "0.0.0.0", 0, 99)])
+    sent = Datagram("v0", False, "udp", "198.18.9.2", 4000, "198.18.9.1", 53, 2, 120)
+    known = CountedDatagram(sent, socket_cookie=7)
+    unseen = CountedDatagram(sent, socket_cookie=8)  # a socket that came and went unseen
+    paired = socket_inodes([known, unseen], udp, IcmpSockets({}, {}), cookies={7: 1234})
+    assert [i for _, i in paired] == [1234, 0]

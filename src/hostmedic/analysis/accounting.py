@@ -275,6 +275,7 @@ class Ledger:
         self.remotes: dict[str, Series] = {}
         self.interfaces: dict[str, Series] = {}
         self.unattributed: dict[str, Series] = {}
+        self.namespaces: dict[int, Series] = {}
         self._interface_last: dict[str, Traffic] = {}
         self._tick_times: deque[float] = deque([start_s])
 
@@ -299,11 +300,15 @@ class Ledger:
         time_s: float,
         attributed: Iterable[tuple[FlowKey, Traffic]],
         interface_counters: Mapping[str, Traffic],
+        explained: Mapping[str, Traffic] | None = None,
     ) -> None:
         """Add one tick: attributed flow deltas and cumulative interface counters.
 
         Interface counters must already be IP-level (link-layer header removed). Flows to
-        loopback or local addresses are the caller's to drop: they cross no NIC.
+        loopback or local addresses are the caller's to drop: they cross no NIC. What each
+        interface's counters are explained by is ``explained`` (analysis/crossings.py,
+        when flows of several namespaces cross one host's interfaces), else the sum of
+        the flows whose ``interface`` it is.
         """
         self.now_s = time_s
         self._tick_times.append(time_s)
@@ -313,9 +318,12 @@ class Ledger:
         for key, delta in attributed:
             self.flows.setdefault(key, Series()).add(time_s, delta)
             self.processes.setdefault((key.pid, key.netns_inode), Series()).add(time_s, delta)
+            self.namespaces.setdefault(key.netns_inode, Series()).add(time_s, delta)
             self.remotes.setdefault(key.remote_ip, Series()).add(time_s, delta)
-            if key.interface is not None:
+            if key.interface is not None and explained is None:
                 per_interface[key.interface] = per_interface.get(key.interface, Traffic()) + delta
+        if explained is not None:
+            per_interface = dict(explained)
         for name, counters in interface_counters.items():
             before = self._interface_last.get(name)
             self._interface_last[name] = counters
@@ -335,6 +343,7 @@ class Ledger:
         tables: tuple[dict, ...] = (  # type: ignore[type-arg]
             self.flows,
             self.processes,
+            self.namespaces,
             self.remotes,
             self.interfaces,
             self.unattributed,

@@ -10,7 +10,7 @@ raw ICMP socket of that address family if there is exactly one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hostmedic.analysis.accounting import Datagram, UdpSocketIndex
@@ -22,11 +22,16 @@ _ECHO_REPLY = {"icmp": 0, "icmpv6": 129}
 
 @dataclass(frozen=True, slots=True)
 class CountedDatagram:
-    """A decoded capture flow plus the ICMP details the owner decision needs."""
+    """Counted packets of one flow and direction, plus what the owner decision needs.
+
+    ``socket_cookie`` and ``tgid`` come from the in-kernel counter (0 from a packet tap):
+    the socket the kernel delivered to / sent from, and the thread group that sent."""
 
     datagram: Datagram
     icmp_type: int | None = None
     icmp_echo_id: int | None = None
+    socket_cookie: int = 0
+    tgid: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +61,20 @@ def socket_inodes(
     counted: Iterable[CountedDatagram],
     udp: UdpSocketIndex,
     icmp: IcmpSockets,
+    cookies: Mapping[int, int] | None = None,
 ) -> list[tuple[Datagram, int]]:
-    """Pair each datagram with its socket inode: 0 unknown, :data:`KERNEL` the kernel."""
+    """Pair each datagram with its socket inode: 0 unknown, :data:`KERNEL` the kernel.
+
+    A UDP datagram that names its socket (``socket_cookie``) gets that socket's inode from
+    ``cookies`` (cookie → inode of the sockets dumped lately) and is never matched by
+    address: an unknown cookie is a socket that came and went unseen."""
     paired: list[tuple[Datagram, int]] = []
     for c in counted:
         d = c.datagram
         if d.protocol in ("udp", "udplite"):
+            if c.socket_cookie:
+                paired.append((d, (cookies or {}).get(c.socket_cookie, 0)))
+                continue
             hit = udp.find(d.local, d.remote)
             paired.append((d, hit.inode if hit else 0))
         elif d.protocol in ("icmp", "icmpv6"):

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from hostmedic.analysis.accounting import Ledger
 from hostmedic.facts.bandwidth import (
     BandwidthFacts,
+    ContainerInfo,
+    ContainerUsage,
     FlowUsage,
     InterfaceUsage,
     ProcessInfo,
@@ -20,8 +22,10 @@ from hostmedic.facts.bandwidth import (
     Traffic,
 )
 
+Row = FlowUsage | ProcessUsage | RemoteUsage | InterfaceUsage | ContainerUsage
 
-def _by_total(row: FlowUsage | ProcessUsage | RemoteUsage | InterfaceUsage) -> tuple[int, str]:
+
+def _by_total(row: Row) -> tuple[int, str]:
     return (-row.traffic.total_bytes, repr(getattr(row, "pid", getattr(row, "ip", ""))))
 
 
@@ -42,8 +46,13 @@ def build_facts(
     not_counted: tuple[tuple[str, str], ...] = (),
     capture_drops: int = 0,
     read_at: float = 0.0,
+    containers: Mapping[int, ContainerInfo] | None = None,
+    host_netns: int | None = None,
 ) -> BandwidthFacts:
-    """Roll the ledger up into :class:`BandwidthFacts` (traffic = since the ledger started)."""
+    """Roll the ledger up into :class:`BandwidthFacts` (traffic = since the ledger started).
+
+    ``containers`` describes the monitored namespaces other than the host's own
+    (``host_netns``); each one that carried traffic gets a row."""
     now, starts = ledger.now_s, ledger.window_starts()
     flows = sorted(
         (FlowUsage(k, s.cumulative, s.rates(now, starts)) for k, s in ledger.flows.items()),
@@ -106,6 +115,23 @@ def build_facts(
     unattributed = Traffic()
     for row in interface_rows:
         unattributed = unattributed + row.unattributed
+    pids_in: dict[int, set[int]] = defaultdict(set)
+    flows_in: dict[int, int] = defaultdict(int)
+    for f in flows:
+        flows_in[f.key.netns_inode] += 1
+        if f.key.pid is not None:
+            pids_in[f.key.netns_inode].add(f.key.pid)
+    container_rows = [
+        ContainerUsage(
+            info,
+            ledger.namespaces[netns].cumulative,
+            ledger.namespaces[netns].rates(now, starts),
+            tuple(sorted(pids_in[netns])),
+            flows_in[netns],
+        )
+        for netns, info in (containers or {}).items()
+        if netns in ledger.namespaces
+    ]
     return BandwidthFacts(
         duration_s=ledger.elapsed_s,
         flows=tuple(flows),
@@ -117,4 +143,6 @@ def build_facts(
         home_country=home_country,
         capture_drops=capture_drops,
         read_at=read_at,
+        containers=tuple(sorted(container_rows, key=_by_total)),
+        host_netns=host_netns,
     )

@@ -6,109 +6,55 @@ Sources, each optional (what cannot open is said in ``not_counted``, never hidde
 - owners: /proc/*/fd socket inodes (live sockets), the eBPF connect tracer (exact pid of
   every outbound connect, even a millisecond-long one), and the listening socket's owner
   for connections a server accepted;
-- UDP / ICMP: an AF_PACKET ring that only ever sees non-TCP packets (kernel-side filter);
+- UDP / ICMP: an eBPF counter in the kernel's socket path (cgroup_skb), or, where it
+  cannot load, an AF_PACKET ring that only ever sees non-TCP packets (datagram_sources.py);
 - interfaces: /proc/net/dev, for the unattributed bucket.
-Only the current network namespace is monitored, like iftop and nethogs.
+The monitor's own network namespace is the host; every namespace attached to it by a link
+(a container behind a veth or a macvlan) is monitored too, with its own sock_diag sockets
+(containers.py, ns_sockets.py), and explains the host interface it is attached to.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
-from hostmedic.analysis.accounting import (
-    FIN_RECEIVED_STATES,
-    Datagram,
-    Ledger,
-    TcpDeltaTracker,
-    TcpSample,
-    UdpBinding,
-    UdpSocketIndex,
-    tcp_ip_traffic,
-)
-from hostmedic.analysis.datagrams import KERNEL, CountedDatagram, IcmpSockets, socket_inodes
+from hostmedic.analysis.accounting import Ledger, TcpSample
+from hostmedic.analysis.crossings import HostView, crossings
 from hostmedic.analysis.rollup import build_facts
-from hostmedic.analysis.routes import RouteTable, parse_ipv4_routes, parse_ipv6_routes
 from hostmedic.collectors import netdev
+from hostmedic.collectors.containers import ContainerWatch
+from hostmedic.collectors.datagram_owners import DatagramOwners
+from hostmedic.collectors.datagram_sources import DatagramSource, open_datagram_source
+from hostmedic.collectors.ns_sockets import NamespaceSockets, TcpRead
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
-from hostmedic.collectors.procnet import read_proc_net_sockets
-from hostmedic.collectors.sockdiag import DestroyListener, SockDiag, SocketRecord
-from hostmedic.errors import FactUnavailable
+from hostmedic.collectors.sockdiag import DestroyListener, SockDiag
+from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traffic
 
 log = logging.getLogger(__name__)
 
-TCP_LISTEN = 10
-TCP_TIME_WAIT = 6
-TCP_NEW_SYN_RECV = 12
-# TIME_WAIT and request sockets carry no tcp_info (their bytes are in the full socket's
-# destroy event), listeners carry no traffic: the per-tick dump skips all three.
-CONNECTED_STATES = 0xFFFFFFFF & ~(1 << TCP_LISTEN | 1 << TCP_TIME_WAIT | 1 << TCP_NEW_SYN_RECV)
 KERNEL_PID = 0
 KERNEL_PROCESS = ProcessInfo(0, "[kernel]", None, False, (), 0, "root", None, None, None)
-ROUTES_REFRESH_S = 10.0
+NAMESPACES_REFRESH_S = 10.0  # routes, interfaces, containers: re-read this often
 CACHE_SLACK = 20_000  # entries an owner cache may hold before it is pruned
-_PROTOCOLS = {17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6"}
-_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+LOOPBACK = "lo"
+CAP_SYS_ADMIN = 21
+FourTuple = tuple[int, str, int, str, int]  # netns, local ip, port, remote ip, port
 
 
 @dataclass(frozen=True, slots=True)
 class MonitorOptions:
     interval_s: float = 1.0
-    capture: bool = True
+    capture: bool = True  # count UDP/ICMP at all
+    in_kernel: bool = True  # with the cgroup_skb counter when it loads (else the ring)
     connect_tracer: bool = True
+    containers: bool = True  # also monitor the namespaces attached to this one
     proc_root: str = "/proc"
-
-
-def tcp_sample(r: SocketRecord, netns_inode: int, listening_ports: set[int]) -> TcpSample:
-    """A sock_diag record as the ledger's cumulative IP-level counters.
-
-    A socket on a listening port was accepted; destroy events report state CLOSE, which
-    (like the FIN-received states of live sockets) means the peer's FIN was counted."""
-    traffic = tcp_ip_traffic(
-        family=r.family,
-        bytes_sent=r.bytes_sent or 0,
-        bytes_received=r.bytes_received or 0,
-        segs_out=r.segs_out or 0,
-        segs_in=r.segs_in or 0,
-        has_timestamps=bool(r.has_timestamps),
-        accepted=r.local_port in listening_ports,
-        fin_received=r.state in FIN_RECEIVED_STATES,
-    )
-    return TcpSample(
-        r.cookie,
-        netns_inode,
-        r.local_ip,
-        r.local_port,
-        r.remote_ip,
-        r.remote_port,
-        r.inode,
-        traffic,
-    )
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def _local_addresses() -> frozenset[str]:
-    return frozenset(
-        a.address.split("%")[0]
-        for addrs in psutil.net_if_addrs().values()
-        for a in addrs
-        if a.family in _FAMILIES
-    )
 
 
 def _own_netns() -> int:
@@ -116,6 +62,17 @@ def _own_netns() -> int:
         return os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return 0
+
+
+def _can_enter_namespaces() -> bool:
+    from hostmedic.collectors.connect_tracer import effective_caps
+
+    caps = effective_caps()
+    return caps is None or bool(caps >> CAP_SYS_ADMIN & 1)
+
+
+def _four_tuple(netns: int, s: TcpSample) -> FourTuple:
+    return (netns, s.local_ip, s.local_port, s.remote_ip, s.remote_port)
 
 
 class BandwidthMonitor:
@@ -127,25 +84,20 @@ class BandwidthMonitor:
         self.options = options or MonitorOptions()
         self._clock = clock
         self.not_counted: list[tuple[str, str]] = []
-        self.capture_drops = 0
         self._netns = _own_netns()
         self._owners = SocketOwners(self.options.proc_root)
-        self._tcp = TcpDeltaTracker()
+        self._datagram_owners = DatagramOwners(self._owners)
+        self._spaces: dict[int, NamespaceSockets] = {}  # the own namespace and containers
+        self._watch: ContainerWatch | None = None
+        self._host: HostView | None = None
+        self._netns_cookies: dict[int, int] = {}  # netns cookie -> inode, monitored ones
+        self._read_s = -1e9
+        self._netns_totals: dict[int, Traffic] = {}  # containers' interface counters
         self._cookie_owner: dict[int, int] = {}
-        self._connect_owner: dict[tuple[str, int, str, int], int] = {}
-        self._ping_owner: dict[int, int] = {}
-        self._fingerprints: dict[int, tuple[object, ...]] = {}
-        self._listeners: dict[int, int] = {}
-        self._udp_previous: list[UdpBinding] = []
-        self._udp_owner: dict[int, int] = {}
+        self._connect_owner: dict[FourTuple, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
-        self._sockdiag: SockDiag | None = None
-        self._destroy: DestroyListener | None = None
-        self._capture: Any = None
+        self._datagram_source: DatagramSource | None = None
         self._tracer: Any = None
-        self._routes: RouteTable | None = None
-        self._routes_read_s = -1e9
-        self._interface_index: dict[int, str] = {}
         self.ledger: Ledger | None = None
 
     def _optional(self, what_key: str, opener: Callable[[], Any]) -> Any:
@@ -158,108 +110,178 @@ class BandwidthMonitor:
     def start(self) -> None:
         """Open every source (missing ones go to ``not_counted``) and take the baseline."""
         try:
-            self._sockdiag = SockDiag()
+            sockdiag = SockDiag()
         except FactUnavailable as exc:
             raise FactUnavailable(str(exc), key="reason.no_sockdiag") from exc
-        self._destroy = self._optional("uncounted.short_tcp", DestroyListener)
+        destroy = self._optional("uncounted.short_tcp", DestroyListener)
+        self._spaces[self._netns] = NamespaceSockets(self._netns, sockdiag, destroy)
         if self.options.connect_tracer:
             from hostmedic.collectors.connect_tracer import ConnectTracer
 
             self._tracer = self._optional("uncounted.connect_pids", ConnectTracer)
         if self.options.capture:
-            from hostmedic.collectors.capture import PacketCounter
-
-            self._capture = self._optional("uncounted.udp_icmp", PacketCounter)
-            if self._capture is not None:
-                self._capture.start()
+            try:
+                self._datagram_source, fallbacks = open_datagram_source(
+                    self._netns, in_kernel=self.options.in_kernel
+                )
+                for reason in fallbacks:
+                    log.info("UDP/ICMP counted with a packet ring: %s", reason)
+            except FactUnavailable as exc:
+                self.not_counted.append(("uncounted.udp_icmp", str(exc)))
         else:
             self.not_counted.append(("uncounted.udp_icmp", "disabled with --no-capture"))
+        self._watch = ContainerWatch(
+            self._netns, self.options.proc_root, containers=self.options.containers
+        )
+        if self.options.containers and not _can_enter_namespaces():
+            self.not_counted.append(
+                ("uncounted.containers", "entering a container's network namespace needs "
+                 "CAP_SYS_ADMIN: its traffic stays unattributed on the host interfaces")
+            )  # fmt: skip
         self.ledger = Ledger(self._clock())
         self.sample()
 
-    def _route_table(self, now: float) -> RouteTable:
-        if self._routes is None or now - self._routes_read_s > ROUTES_REFRESH_S:
-            routes = parse_ipv4_routes(_read("/proc/net/route"))
-            routes += parse_ipv6_routes(_read("/proc/net/ipv6_route"))
-            self._routes = RouteTable(routes, _local_addresses())
-            self._routes_read_s = now
-            self._interface_index = dict(socket.if_nameindex())
-        return self._routes
+    def _refresh_namespaces(self, now: float) -> None:
+        """Every few seconds: routes and interfaces, containers that came or went."""
+        assert self._watch is not None
+        if now - self._read_s < NAMESPACES_REFRESH_S:
+            return
+        self._read_s = now
+        self._watch.refresh()
+        attached = self._watch.attached
+        for inode in [i for i in self._spaces if i != self._netns and i not in attached]:
+            self._spaces.pop(inode).close()
+        for inode, container in attached.items():
+            if inode not in self._spaces:
+                try:
+                    self._spaces[inode] = NamespaceSockets.open(inode, container.ref.path)
+                except FactUnavailable as exc:
+                    log.info("container %s not monitored: %s", container.info.label, exc)
+        self._netns_cookies = {self._watch.own.netns_cookie: self._netns}
+        self._netns_cookies.update(
+            {c.view.netns_cookie: i for i, c in attached.items() if i in self._spaces}
+        )
+        self._host = self._watch.host_view()
+
+    def _interface_of(self, netns: int, remote_ip: str) -> str | None:
+        """The host interface a flow of ``netns`` to ``remote_ip`` crosses first (the host
+        end of a container's link), "lo" for loopback, None when it crosses none."""
+        assert self._watch is not None
+        if netns == self._netns:
+            return self._watch.own.routes.interface_for(remote_ip)
+        container = self._watch.attached.get(netns)
+        if container is None:
+            return None
+        name = container.view.routes.interface_for(remote_ip)
+        return self._host_side(netns, name)
+
+    def _interface_name(self, netns: int, ifindex: int) -> str | None:
+        """Like :meth:`_interface_of`, for an interface the kernel named by index."""
+        assert self._watch is not None
+        if netns == self._netns:
+            return self._watch.own.interfaces.get(ifindex)
+        container = self._watch.attached.get(netns)
+        if container is None:
+            return None
+        return self._host_side(netns, container.view.interfaces.get(ifindex))
+
+    def _host_side(self, netns: int, name: str | None) -> str | None:
+        if name is None or name == LOOPBACK:
+            return name
+        assert self._watch is not None
+        attachment = self._watch.attached[netns].host_interfaces.get(name)
+        return attachment.host_interface if attachment is not None else None
 
     def sample(self) -> None:
         """One tick: read every source, attribute, add to the ledger."""
-        assert self.ledger is not None and self._sockdiag is not None
-        routes = self._route_table(self._clock())  # may take ms: before the timestamp
+        assert self.ledger is not None and self._watch is not None
+        self._refresh_namespaces(self._clock())  # may take ms: before the timestamp
         self._owners.begin_tick()
         # the counters are read right at the tick's timestamp: read ~20 ms later, they
         # carry that much more traffic than the timestamp says (±1 % on a 2 s rate)
         now = self._clock()
         interfaces = netdev.read_interface_traffic()
-        tcp = socket.IPPROTO_TCP
-        listeners = {
-            r.local_port: r.inode
-            for f in _FAMILIES
-            for r in self._sockdiag.dump(tcp, f, 1 << TCP_LISTEN)
-        }
-        fingerprints: dict[int, tuple[object, ...]] = {}
-        changes = (self._fingerprints, fingerprints)
-        changed = [
-            r
-            for f in _FAMILIES
-            for r in self._sockdiag.dump(tcp, f, CONNECTED_STATES, changes=changes)
-        ]
-        self._fingerprints = fingerprints
-        destroyed = self._destroy.drain() if self._destroy is not None else []
-        # after the destroy drain: every connect of a connection destroyed so far is traced
+        reads = {inode: space.read_tcp(self._idle(inode)) for inode, space in self._spaces.items()}
+        for inode, space in self._spaces.items():
+            space.drain_destroyed(reads[inode])
+        # after the destroy drains: every connect of a connection destroyed so far is traced
         self._drain_connects()
-        self._listeners = listeners
-        ports = set(listeners)
-        closed = [tcp_sample(r, self._netns, ports) for r in destroyed]
-        live = [tcp_sample(r, self._netns, ports) for r in changed]
-        deltas = [
-            (s, d)
-            for s, d in self._tcp.update(live, closed, alive=fingerprints)
-            if routes.interface_for(s.remote_ip) != "lo"
-        ]
-        owners = self._owners.owners_of(
-            [s.inode for s, _ in deltas] + [listeners.get(s.local_port, 0) for s, _ in deltas],
-            hints=self._likely_owners(s for s, _ in deltas),
-        )
-        attributed: list[tuple[FlowKey, Traffic]] = []
-        for s, delta in deltas:
-            pid = self._tcp_owner(s, owners, listeners)
-            key = FlowKey(
-                pid,
-                self._netns,
-                "tcp",
-                s.local_ip,
-                s.local_port,
-                s.remote_ip,
-                s.remote_port,
-                routes.interface_for(s.remote_ip),
+        tcp: list[tuple[NamespaceSockets, TcpSample, Traffic, str | None]] = []
+        closed: list[tuple[int, TcpSample]] = []
+        for inode, space in self._spaces.items():
+            deltas, gone = space.tcp_deltas(reads[inode])
+            closed += [(inode, s) for s in gone]
+            for s, delta in deltas:
+                interface = self._interface_of(inode, s.remote_ip)
+                if interface != LOOPBACK:
+                    tcp.append((space, s, delta, interface))
+        attributed = self._tcp_flows(tcp)
+        if self._datagram_source is not None:
+            counted = self._datagram_source.read(self._netns_cookies, self._interface_name)
+            attributed += self._datagram_owners.attribute(
+                counted, self._spaces, self._net_dirs(), self._interface_of
             )
-            attributed.append((key, delta))
-        if self._capture is not None:
-            attributed += self._datagrams()
         for pid in {k.pid for k, _ in attributed if k.pid is not None}:
             if pid not in self._process_info:
                 self._process_info[pid] = read_process_info(pid, self.options.proc_root)
-        self.ledger.tick(now, attributed, interfaces)
-        for s in closed:
+        assert self._host is not None
+        self.ledger.tick(now, attributed, interfaces, explained=crossings(attributed, self._host))
+        for netns, s in closed:
             self._cookie_owner.pop(s.cookie, None)
-            self._connect_owner.pop((s.local_ip, s.local_port, s.remote_ip, s.remote_port), None)
-        self._bound_caches(fingerprints)
+            self._connect_owner.pop(_four_tuple(netns, s), None)
+        self._bound_caches(reads)
 
-    def _bound_caches(self, alive_cookies: Container[int]) -> None:
+    def _idle(self, netns: int) -> bool:
+        """Whether nothing crossed a container's interfaces since the last tick (its
+        /proc/PID/net/dev unchanged): its sockets need no dump then. A container with
+        many idle neighbours costs one small read per tick instead of two dumps."""
+        assert self._watch is not None
+        container = self._watch.attached.get(netns)
+        if container is None or not container.ref.pids:
+            return False
+        path = f"{self.options.proc_root}/{container.ref.pids[0]}/net/dev"
+        try:
+            counters = netdev.read_interface_traffic(path)
+        except (FactUnavailable, ParseError):
+            return False  # the process left: dump to be sure
+        total = sum((t for name, t in counters.items() if name != LOOPBACK), Traffic())
+        before, self._netns_totals[netns] = self._netns_totals.get(netns), total
+        return before == total
+
+    def _tcp_flows(
+        self, tcp: list[tuple[NamespaceSockets, TcpSample, Traffic, str | None]]
+    ) -> list[tuple[FlowKey, Traffic]]:
+        inodes = [s.inode for _, s, _, _ in tcp]
+        inodes += [space.listeners.get(s.local_port, 0) for space, s, _, _ in tcp]
+        owners = self._owners.owners_of(inodes, hints=self._likely_owners(tcp))
+        flows = []
+        for space, s, delta, interface in tcp:
+            pid = self._tcp_owner(space, s, owners)
+            key = FlowKey(
+                pid, space.inode, "tcp", s.local_ip, s.local_port, s.remote_ip, s.remote_port,
+                interface,
+            )  # fmt: skip
+            flows.append((key, delta))
+        return flows
+
+    def _net_dirs(self) -> dict[int, str | None]:
+        """Each monitored namespace's /proc/.../net directory (None without a process)."""
+        assert self._watch is not None
+        dirs: dict[int, str | None] = {self._netns: f"{self.options.proc_root}/net"}
+        for inode, c in self._watch.attached.items():
+            pid = c.ref.pids[0] if c.ref.pids else None
+            dirs[inode] = None if pid is None else f"{self.options.proc_root}/{pid}/net"
+        return dirs
+
+    def _bound_caches(self, reads: dict[int, TcpRead]) -> None:
         """Owner caches lose entries on destroy events; a missed event (listener overflow)
         must not make a long ``hostmedic top`` grow without bound."""
         if len(self._cookie_owner) > CACHE_SLACK:
-            self._cookie_owner = {c: p for c, p in self._cookie_owner.items() if c in alive_cookies}
+            alive = {c for read in reads.values() for c in read.fingerprints}
+            self._cookie_owner = {c: p for c, p in self._cookie_owner.items() if c in alive}
         if len(self._connect_owner) > CACHE_SLACK:  # dicts keep insertion order: oldest first
             entries = list(self._connect_owner.items())
             self._connect_owner = dict(entries[len(entries) // 2 :])
-        if len(self._ping_owner) > CACHE_SLACK:
-            self._ping_owner.clear()
         if len(self._process_info) > CACHE_SLACK and self.ledger is not None:
             shown = {pid for pid, _ in self.ledger.processes} | {KERNEL_PID}
             self._process_info = {p: i for p, i in self._process_info.items() if p in shown}
@@ -268,11 +290,13 @@ class BandwidthMonitor:
         if self._tracer is None:
             return
         for ev in self._tracer.drain():
-            # the tracer sees the whole host; connections of other namespaces are not ours
-            # and their destroy events never reach this namespace's listener
-            if not ev.established or ev.netns_inode not in (0, self._netns):
+            # the tracer sees the whole host; connections of namespaces not monitored
+            # never reach a destroy listener of ours
+            netns = ev.netns_inode or self._netns
+            if not ev.established or netns not in self._spaces:
                 continue
-            self._connect_owner[(ev.local_ip, ev.local_port, ev.remote_ip, ev.remote_port)] = ev.pid
+            key = (netns, ev.local_ip, ev.local_port, ev.remote_ip, ev.remote_port)
+            self._connect_owner[key] = ev.pid
             if ev.pid not in self._process_info:
                 info = read_process_info(ev.pid, self.options.proc_root)
                 if info.gone:  # exited already: keep the name the tracer saw
@@ -281,21 +305,23 @@ class BandwidthMonitor:
                     )
                 self._process_info[ev.pid] = info
 
-    def _likely_owners(self, samples: Iterable[TcpSample]) -> set[int]:
+    def _likely_owners(
+        self, tcp: Iterable[tuple[NamespaceSockets, TcpSample, Traffic, str | None]]
+    ) -> set[int]:
         """Pids that probably hold these sockets: the connect tracer's pid for the 4-tuple,
         and the holders of the listening socket that accepted it."""
         likely: set[int] = set()
-        for s in samples:
-            pid = self._connect_owner.get((s.local_ip, s.local_port, s.remote_ip, s.remote_port))
+        for space, s, _, _ in tcp:
+            pid = self._connect_owner.get(_four_tuple(space.inode, s))
             if pid is not None:
                 likely.add(pid)
-            listener = self._listeners.get(s.local_port)
+            listener = space.listeners.get(s.local_port)
             if listener:
                 likely.update(self._owners.holders(listener))
         return likely
 
     def _tcp_owner(
-        self, s: TcpSample, owners: dict[int, int], listeners: dict[int, int]
+        self, space: NamespaceSockets, s: TcpSample, owners: dict[int, int]
     ) -> int | None:
         """inode owner, else the pid remembered for the cookie, else the connect tracer,
         else the owner of the listener that accepted the connection."""
@@ -303,87 +329,36 @@ class BandwidthMonitor:
         if pid is None:
             pid = self._cookie_owner.get(s.cookie)
         if pid is None:
-            pid = self._connect_owner.get((s.local_ip, s.local_port, s.remote_ip, s.remote_port))
-        if pid is None and s.local_port in listeners:
-            pid = owners.get(listeners[s.local_port])
+            pid = self._connect_owner.get(_four_tuple(space.inode, s))
+        if pid is None and s.local_port in space.listeners:
+            pid = owners.get(space.listeners[s.local_port])
         if pid is not None:
             self._cookie_owner[s.cookie] = pid
         return pid
 
-    def _datagrams(self) -> list[tuple[FlowKey, Traffic]]:
-        """Counted UDP/ICMP packets since the last tick, each paired with its owner."""
-        from hostmedic.collectors.packets import decode_key
+    @property
+    def capture_drops(self) -> int:
+        """Packets the UDP/ICMP counter dropped since start (the packet ring only)."""
+        return self._datagram_source.drops if self._datagram_source is not None else 0
 
-        assert self._sockdiag is not None
-        snapshot = self._capture.snapshot_and_reset()
-        self.capture_drops += snapshot.kernel_drops
-        counted = []
-        for raw_key, (packets, ip_bytes) in snapshot.flows.items():
-            k = decode_key(raw_key)
-            name = self._interface_index.get(k.ifindex)
-            if name == "lo":
-                continue
-            proto = _PROTOCOLS.get(k.protocol, f"ip-proto-{k.protocol}")
-            d = Datagram(
-                name,
-                k.outgoing,
-                proto,
-                k.src_ip,
-                k.src_port,
-                k.dst_ip,
-                k.dst_port,
-                packets,
-                ip_bytes,
-            )
-            counted.append(CountedDatagram(d, k.icmp_type, k.icmp_echo_id))
-        bindings = self._udp_bindings()  # every tick: next tick may need today's sockets
-        if not counted:
-            return []
-        pings = {
-            proto: {p.local_port: p.inode for p in read_proc_net_sockets(table)}
-            for proto, table in (("icmp", "icmp"), ("icmpv6", "icmp6"))
-        }
-        raws = {
-            proto: [r.inode for r in read_proc_net_sockets(table) if r.local_port == number]
-            for proto, table, number in (("icmp", "raw", 1), ("icmpv6", "raw6", 58))
-        }
-        paired = socket_inodes(counted, UdpSocketIndex(bindings), IcmpSockets(pings, raws))
-        owners = self._owners.owners_of(i for _, i in paired if i > 0)
-        owners.update({i: pid for i, pid in self._udp_owner.items() if i not in owners})
-        result = []
-        for c, (d, inode) in zip(counted, paired, strict=True):
-            pid = KERNEL_PID if inode == KERNEL else owners.get(inode)
-            if c.icmp_echo_id is not None and pid != KERNEL_PID:
-                # ping often exits before its last reply is counted: remember its echo id
-                if pid is not None:
-                    self._ping_owner[c.icmp_echo_id] = pid
-                else:
-                    pid = self._ping_owner.get(c.icmp_echo_id)
-            (lip, lport), (rip, rport) = d.local, d.remote
-            key = FlowKey(pid, self._netns, d.protocol, lip, lport, rip, rport, d.interface)
-            result.append((key, d.traffic))
-        return result
+    @property
+    def datagram_method(self) -> str | None:
+        """How UDP/ICMP is counted: "kernel", "ring", or None when it is not."""
+        return self._datagram_source.method if self._datagram_source is not None else None
 
-    def _udp_bindings(self) -> list[UdpBinding]:
-        """This tick's UDP sockets, then last tick's: a socket that closed since then still
-        owns the datagrams it sent before closing. Owners are resolved while alive."""
-        assert self._sockdiag is not None
-        current = [
-            UdpBinding(self._netns, r.local_ip, r.local_port, r.remote_ip, r.remote_port, r.inode)
-            for f in _FAMILIES
-            for r in self._sockdiag.dump(socket.IPPROTO_UDP, f)
-        ]
-        alive = self._owners.owners_of(b.inode for b in current)
-        kept = {b.inode for b in current} | {b.inode for b in self._udp_previous}
-        self._udp_owner = {i: p for i, p in {**self._udp_owner, **alive}.items() if i in kept}
-        bindings, self._udp_previous = current + self._udp_previous, current
-        return bindings
+    @property
+    def own(self) -> NamespaceSockets:
+        """The sockets of the monitor's own namespace (for benchmarks' instrumentation)."""
+        return self._spaces[self._netns]
 
     def facts(
         self, country_of: Callable[[str], str | None], home_country: str | None
     ) -> BandwidthFacts:
         """Roll up everything sampled since :meth:`start`."""
         assert self.ledger is not None
+        containers = (
+            {i: c.info for i, c in self._watch.attached.items()} if self._watch is not None else {}
+        )
         return build_facts(
             self.ledger,
             processes=self._process_info,
@@ -393,15 +368,18 @@ class BandwidthMonitor:
             not_counted=tuple(self.not_counted),
             capture_drops=self.capture_drops,
             read_at=time.time(),
+            containers=containers,
+            host_netns=self._netns,
         )
 
     def close(self) -> None:
-        """Release every kernel resource (ring, BPF program, netlink sockets)."""
-        if self._capture is not None:
-            self._capture.stop()
-        for source in (self._tracer, self._destroy, self._sockdiag):
+        """Release every kernel resource (BPF programs, ring, netlink sockets)."""
+        for source in (self._datagram_source, self._tracer):
             if source is not None:
                 source.close()
+        for space in self._spaces.values():
+            space.close()
+        self._spaces.clear()
 
     def __enter__(self) -> BandwidthMonitor:
         self.start()

@@ -4,9 +4,9 @@ hostmedic cannot rely on bcc/libbpf or kernel headers being installed, and its B
 are a few dozen instructions, so it loads them itself: this module wraps the handful of
 bpf(2) commands it needs (map create/lookup/update/delete/get-next-key/batch
 lookup-and-delete, program load with the verifier log kept on failure, raw tracepoint
-attach, object info) and encodes instructions (``Insn``/``assemble``) with symbolic jump
-labels. Failures raise :class:`BpfError`, an ``OSError`` carrying errno and, for program
-loads, the verifier's log; callers translate it into ``FactUnavailable``.
+attach, link create, object info) and encodes instructions (``Insn``/``assemble``) with
+symbolic jump labels. Failures raise :class:`BpfError`, an ``OSError`` carrying errno
+and, for program loads, the verifier's log; callers translate it into ``FactUnavailable``.
 """
 
 from __future__ import annotations
@@ -42,10 +42,14 @@ PROG_GET_FD_BY_ID = 13
 OBJ_GET_INFO_BY_FD = 15
 RAW_TRACEPOINT_OPEN = 17
 MAP_LOOKUP_AND_DELETE_BATCH = 25
+LINK_CREATE = 28
 
 MAP_TYPE_HASH = 1
 MAP_TYPE_LRU_HASH = 9
+PROG_TYPE_CGROUP_SKB = 8
 PROG_TYPE_RAW_TRACEPOINT = 17
+ATTACH_CGROUP_INET_INGRESS = 0
+ATTACH_CGROUP_INET_EGRESS = 1
 
 # Helper function ids (enum bpf_func_id).
 FN_MAP_LOOKUP_ELEM = 1
@@ -55,6 +59,8 @@ FN_PROBE_READ = 4
 FN_KTIME_GET_NS = 5
 FN_GET_CURRENT_PID_TGID = 14
 FN_GET_CURRENT_COMM = 16
+FN_GET_SOCKET_COOKIE = 46
+FN_GET_NETNS_COOKIE = 122
 FN_PROBE_READ_KERNEL = 113
 
 _ATTR_SIZE = 128  # larger than every attr layout used here; the kernel wants the tail zeroed
@@ -279,6 +285,15 @@ def raw_tracepoint_open(name: str, prog_fd: int) -> int:
     return bpf(RAW_TRACEPOINT_OPEN, _attr("=QI", _addr(tp), prog_fd), f"attaching to {name}")
 
 
+def link_create(prog_fd: int, target_fd: int, attach_type: int, what: str) -> int:
+    """Attach a program with BPF_LINK_CREATE (e.g. a cgroup program to a cgroup directory
+    fd) and return the link fd: the attachment lives exactly as long as that fd, so a
+    killed process never leaves the program attached. Cgroup links always coexist with
+    other programs on the same hook (BPF_F_ALLOW_MULTI semantics)."""
+    attr = _attr("=IIII", prog_fd, target_fd, attach_type, 0)
+    return bpf(LINK_CREATE, attr, what)
+
+
 def object_id(fd: int) -> int:
     """Kernel-wide id of a BPF program or map fd (``bpf_prog_info.id`` / ``bpf_map_info.id``)."""
     info = ctypes.create_string_buffer(16)  # type (u32) + id (u32) are the first fields
@@ -304,7 +319,7 @@ def prog_exists(prog_id: int) -> bool:
 # Instruction classes, sizes, modes, sources and operations (linux/bpf_common.h, bpf.h).
 LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = range(8)
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
-IMM, MEM = 0x00, 0x60
+IMM, MEM, ATOMIC = 0x00, 0x60, 0xC0
 K, X = 0x00, 0x08
 ADD, SUB, MUL, DIV, OR, AND, LSH, RSH = 0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70
 MOV = 0xB0
@@ -364,6 +379,16 @@ def stx(size: int, dst: int, off: int, src: int) -> Insn:
 def st_imm(size: int, dst: int, off: int, imm: int) -> Insn:
     """``*(uN *)(dst + off) = imm`` with size in bytes."""
     return Insn(ST | MEM | _SIZE[size], dst, 0, off, imm)
+
+
+def atomic_add(size: int, dst: int, off: int, src: int) -> Insn:
+    """``*(uN *)(dst + off) += src`` atomically (BPF_ATOMIC | BPF_ADD; 4 or 8 bytes)."""
+    return Insn(STX | ATOMIC | _SIZE[size], dst, src, off, ADD)
+
+
+def jmp_reg(op: int, dst: int, src: int, target: str) -> Insn:
+    """``if dst op src goto target`` (64-bit compare of two registers)."""
+    return Insn(JMP | op | X, dst, src, 0, 0, target)
 
 
 def jmp_imm(op: int, dst: int, imm: int, target: str, *, wide: bool = True) -> Insn:

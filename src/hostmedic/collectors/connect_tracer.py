@@ -315,7 +315,8 @@ def parse_event(key: bytes, value: bytes) -> ConnectEvent:
     )
 
 
-def _effective_caps() -> int | None:
+def effective_caps() -> int | None:
+    """The process's effective capability set (/proc/self/status CapEff), None if unknown."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("CapEff:"):
@@ -328,7 +329,7 @@ def _effective_caps() -> int | None:
 def _permission_reason() -> str:
     """Explain an EPERM from bpf(2) in plain English, from what /proc and /sys show."""
     parts = ["the kernel refused to load the BPF program (EPERM)"]
-    caps = _effective_caps() or 0
+    caps = effective_caps() or 0
     sys_admin, perfmon, cap_bpf = (bool(caps >> bit & 1) for bit in (21, 38, 39))
     if sys_admin or (cap_bpf and perfmon):
         parts.append(

@@ -2,11 +2,14 @@
 
 Counters include the link-layer header; hostmedic reports IP-level bytes (what iftop
 counts), so the Ethernet header (14 bytes per packet on Ethernet and loopback devices)
-is removed here, once, for every consumer.
+is removed here, once, for every consumer. One exception, measured in the container lab:
+a bridge device counts what it passes up to the host without the header (received
+bytes are IP-level already) and what it sends with it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from hostmedic.errors import FactUnavailable, ParseError
@@ -40,11 +43,15 @@ def parse_net_dev(text: str) -> list[InterfaceCounters]:
     return rows
 
 
-def ip_level(counters: InterfaceCounters, link_header_bytes: int) -> Traffic:
-    """Interface counters with the link-layer header of every packet removed."""
+def ip_level(
+    counters: InterfaceCounters, link_header_bytes: int, rx_header_bytes: int | None = None
+) -> Traffic:
+    """Interface counters with the link-layer header of every packet removed (received
+    packets: ``rx_header_bytes`` when it differs)."""
+    rx_header = link_header_bytes if rx_header_bytes is None else rx_header_bytes
     return Traffic(
         tx_bytes=counters.tx_bytes - link_header_bytes * counters.tx_packets,
-        rx_bytes=counters.rx_bytes - link_header_bytes * counters.rx_packets,
+        rx_bytes=counters.rx_bytes - rx_header * counters.rx_packets,
         tx_packets=counters.tx_packets,
         rx_packets=counters.rx_packets,
     )
@@ -87,4 +94,9 @@ def read_interface_traffic(proc_net_dev: str = "/proc/net/dev") -> dict[str, Tra
             key="reason.unreadable",
             path=proc_net_dev,
         ) from exc
-    return {r.name: ip_level(r, link_header_bytes(r.name)) for r in rows}
+    out = {}
+    for r in rows:
+        header = link_header_bytes(r.name)
+        bridge = os.path.isdir(f"/sys/class/net/{r.name}/bridge")
+        out[r.name] = ip_level(r, header, 0 if bridge else header)
+    return out

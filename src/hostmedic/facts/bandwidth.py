@@ -135,6 +135,35 @@ class InterfaceUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """A network namespace attached to the host (a container), and what it is.
+
+    ``label`` is ``<kind>:<name>``: kind ``docker``, ``containerd``, ``cri-o``,
+    ``podman``, ``kubernetes``, ``nspawn`` or ``lxc`` when the cgroup path of its
+    processes says so (name = the short container id or machine name), else ``netns``
+    with the ``ip netns`` name or the namespace inode."""
+
+    netns_inode: int
+    label: str
+    kind: str
+    name: str
+    cgroup: str | None = None
+    netns_name: str | None = None
+    host_interfaces: tuple[str, ...] = ()  # the host side of its links (veth ends)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUsage:
+    """Traffic of every process (and unnamed socket) of one container namespace."""
+
+    info: ContainerInfo
+    traffic: Traffic
+    rates: Rates
+    pids: tuple[int, ...]
+    flow_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class BandwidthFacts:
     """Everything the bandwidth rules need, for one sampling window."""
 
@@ -148,3 +177,12 @@ class BandwidthFacts:
     home_country: str | None = None
     capture_drops: int = 0
     read_at: float = 0.0
+    containers: tuple[ContainerUsage, ...] = ()
+    host_netns: int | None = None  # the monitor's own namespace (processes not in a container)
+
+    def container(self, netns_inode: int | None) -> ContainerInfo | None:
+        """The container a namespace belongs to; None for the host's own namespace."""
+        for c in self.containers:
+            if c.info.netns_inode == netns_inode:
+                return c.info
+        return None

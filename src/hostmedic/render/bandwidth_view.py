@@ -59,7 +59,10 @@ def process_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
     )
     for p in facts.processes[:rows]:
         verdict = judge(p, facts.duration_s).kind
-        name = p.info.name if p.info else t("ui.bw.unknown_process")
+        name = Text(sanitize(p.info.name if p.info else t("ui.bw.unknown_process")))
+        container = facts.container(p.netns_inode)
+        if container is not None:
+            name.append(" @" + sanitize(container.label), style="cyan")
         _add(
             table,
             _pid(p.pid),
@@ -69,6 +72,31 @@ def process_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
             human_bytes(p.traffic.rx_bytes),
             _rate(p.traffic.tx_bytes, facts.duration_s),
             str(len(p.remote_ips)),
+        )
+    return table
+
+
+def container_table(facts: BandwidthFacts, t: Translator, rows: int) -> Table:
+    """Traffic per container (network namespace attached to this host)."""
+    table = _table(
+        t,
+        "ui.bw.containers",
+        "ui.col.container",
+        "ui.col.interface",
+        "ui.col.num.sent",
+        "ui.col.num.received",
+        "ui.col.num.rate_out",
+        "ui.col.pids",
+    )
+    for c in facts.containers[:rows]:
+        _add(
+            table,
+            c.info.label,
+            ",".join(c.info.host_interfaces),
+            human_bytes(c.traffic.tx_bytes),
+            human_bytes(c.traffic.rx_bytes),
+            _rate(c.traffic.tx_bytes, facts.duration_s),
+            ",".join(map(str, c.pids[:4])) or "?",
         )
     return table
 
@@ -161,11 +189,11 @@ def print_bandwidth(console: Console, facts: BandwidthFacts, t: Translator, rows
     """Print the one-shot sample as tables (byte counts over the window, and mean rates)."""
     console.print(Text(t("ui.bw.window", seconds=f"{facts.duration_s:.1f}"), style="bold"))
     if facts.flows:
-        for table in (
-            process_table(facts, t, rows),
-            remote_table(facts, t, rows),
-            flow_table(facts, t, rows),
-        ):
+        tables = [process_table(facts, t, rows)]
+        if facts.containers:
+            tables.append(container_table(facts, t, rows))
+        tables += [remote_table(facts, t, rows), flow_table(facts, t, rows)]
+        for table in tables:
             console.print(table)
     else:
         console.print(Text(t("ui.bw.no_traffic")))

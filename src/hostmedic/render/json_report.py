@@ -67,6 +67,7 @@ def bandwidth_to_dict(facts: BandwidthFacts, t: Translator) -> dict[str, Any]:
                 "cmdline": list(info.cmdline) if info else [],
                 "user": info.user if info else None,
                 "netns": p.netns_inode,
+                "container": _label(facts, p.netns_inode),
                 "tx_bytes": p.traffic.tx_bytes,
                 "rx_bytes": p.traffic.rx_bytes,
                 "tx_packets": p.traffic.tx_packets,
@@ -106,6 +107,8 @@ def bandwidth_to_dict(facts: BandwidthFacts, t: Translator) -> dict[str, Any]:
                 "local": format_endpoint(f.key.local_ip, f.key.local_port),
                 "remote": format_endpoint(f.key.remote_ip, f.key.remote_port),
                 "interface": f.key.interface,
+                "netns": f.key.netns_inode,
+                "container": _label(facts, f.key.netns_inode),
                 "tx_bytes": f.traffic.tx_bytes,
                 "rx_bytes": f.traffic.rx_bytes,
                 "tx_packets": f.traffic.tx_packets,
@@ -132,11 +135,34 @@ def bandwidth_to_dict(facts: BandwidthFacts, t: Translator) -> dict[str, Any]:
             }
             for i in facts.interfaces
         ],
+        "containers": [
+            {
+                "label": c.info.label,
+                "kind": c.info.kind,
+                "name": c.info.name,
+                "netns": c.info.netns_inode,
+                "netns_name": c.info.netns_name,
+                "cgroup": c.info.cgroup,
+                "host_interfaces": list(c.info.host_interfaces),
+                "pids": list(c.pids),
+                "flow_count": c.flow_count,
+                "tx_bytes": c.traffic.tx_bytes,
+                "rx_bytes": c.traffic.rx_bytes,
+                "tx_packets": c.traffic.tx_packets,
+                "rx_packets": c.traffic.rx_packets,
+            }
+            for c in facts.containers
+        ],
         "not_counted": [
             {"key": key, "text": t(key), "detail": detail} for key, detail in facts.not_counted
         ],
         "capture_drops": facts.capture_drops,
     }
+
+
+def _label(facts: BandwidthFacts, netns: int | None) -> str | None:
+    info = facts.container(netns)
+    return info.label if info is not None else None
 
 
 def diagnose_document(

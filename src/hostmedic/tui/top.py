@@ -135,8 +135,12 @@ class TopApp(App[None]):
         rows = sorted(facts.processes, key=lambda r: -sort_value(r, self.sort_key, self.direction))
         for p in rows:
             name = p.info.name if p.info else t("ui.bw.unknown_process")
-            if not self._matches(p.pid, name, p.info.exe if p.info else ""):
+            container = facts.container(p.netns_inode)
+            label = container.label if container is not None else ""
+            if not self._matches(p.pid, name, p.info.exe if p.info else "", label):
                 continue
+            if container is not None:
+                name = f"{name}@{container.name}"  # the short id or machine name
             verdict = judge(p, facts.duration_s).kind
             style = "bold red" if verdict == "suspicious" else ""
             procs.add_row(

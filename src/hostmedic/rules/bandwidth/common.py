@@ -8,7 +8,7 @@ from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage, RemoteUsage
 from hostmedic.model import Evidence
 from hostmedic.settings import Settings
 
-SOURCE_SOCKETS = "sock_diag tcp_info + AF_PACKET (udp/icmp) + /proc"
+SOURCE_SOCKETS = "sock_diag tcp_info + udp/icmp counters (eBPF) + /proc"
 
 
 Row = TypeVar("Row", ProcessUsage, RemoteUsage)
