@@ -122,7 +122,7 @@ def instrument(mon: Any, timers: Timers) -> None:
     def dump_label(args: tuple) -> str:
         return "tcp dump" if args[0] == socket.IPPROTO_TCP else "udp dump"
 
-    timers.wrap(mon, "_refresh_namespaces", "routes + containers")
+    timers.wrap(mon, "_refresh_namespaces", "containers (apply the new view)")
     timers.wrap(mon, "_drain_connects", "connect tracer drain")
     timers.wrap(mon.own.sockdiag, "dump", dump_label)
     timers.wrap(mon.own.sockdiag._nl, "recv", "kernel (recv)")

@@ -21,7 +21,7 @@ import pytest
 from hostmedic.collectors.capture import PacketCounter
 from hostmedic.collectors.packets import FlowKey, decode_key
 from hostmedic.errors import FactUnavailable
-from tests.lab.veth import A4, A6, B4, B6, Lab, bulk_tcp, sh, veth_lab
+from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
 
 pytestmark = [
     pytest.mark.lab,
@@ -67,22 +67,10 @@ def ifindex(ns: str, dev: str) -> int:
 
 def test_udp_icmp_exact_and_no_tcp(lab: Lab) -> None:
     n4, n6, size4, size6 = 50, 30, 200, 100
-    rx4 = lab.sock(lab.b, socket.AF_INET, socket.SOCK_DGRAM)
-    rx6 = lab.sock(lab.b, socket.AF_INET6, socket.SOCK_DGRAM)
-    tx4 = lab.sock(lab.a, socket.AF_INET, socket.SOCK_DGRAM)
-    tx6 = lab.sock(lab.a, socket.AF_INET6, socket.SOCK_DGRAM)
-    socks = [rx4, rx6, tx4, tx6]
+    socks = rx4, rx6, tx4, tx6 = udp_sockets(lab)
     try:
-        rx4.bind((B4, 0))
-        rx6.bind((B6, 0))
         with PacketCounter(lab.path(lab.a)) as pc:
-            for _ in range(n4):
-                tx4.sendto(b"4" * size4, rx4.getsockname())
-            for _ in range(n6):
-                tx6.sendto(b"6" * size6, rx6.getsockname()[:2])
-            sh("ip", "netns", "exec", lab.a, "ping", "-c", "5", "-i", "0.05", "-W", "2", B4)
-            for family, host in ((socket.AF_INET, B4), (socket.AF_INET6, B6)):
-                bulk_tcp(lab, family, host)
+            send_mix(lab, socks, n4, n6, size4, size6)
 
             idx = ifindex(lab.a, lab.dev_a)
             u4 = FlowKey(idx, True, 4, 17, A4, B4, tx4.getsockname()[1], rx4.getsockname()[1])

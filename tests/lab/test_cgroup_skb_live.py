@@ -23,7 +23,7 @@ from hostmedic.analysis.skb_flows import SkbFlow
 from hostmedic.collectors import bpf
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter, netns_cookie
 from hostmedic.errors import FactUnavailable
-from tests.lab.veth import A4, A6, B4, B6, Lab, bulk_tcp, sh, veth_lab
+from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
 
 pytestmark = pytest.mark.lab
 
@@ -58,21 +58,10 @@ def collect(
 
 def test_udp_and_icmp_per_socket_exact_and_no_tcp(lab: Lab) -> None:
     n4, n6, size4, size6 = 50, 30, 200, 100
-    rx4 = lab.sock(lab.b, socket.AF_INET, socket.SOCK_DGRAM)
-    rx6 = lab.sock(lab.b, socket.AF_INET6, socket.SOCK_DGRAM)
-    tx4 = lab.sock(lab.a, socket.AF_INET, socket.SOCK_DGRAM)
-    tx6 = lab.sock(lab.a, socket.AF_INET6, socket.SOCK_DGRAM)
+    socks = rx4, rx6, tx4, tx6 = udp_sockets(lab)
     ns_a, ns_b = netns_cookie(tx4), netns_cookie(rx4)
     with rx4, rx6, tx4, tx6, _counter() as counter:
-        rx4.bind((B4, 0))
-        rx6.bind((B6, 0))
-        for _ in range(n4):
-            tx4.sendto(b"4" * size4, rx4.getsockname())
-        for _ in range(n6):
-            tx6.sendto(b"6" * size6, rx6.getsockname()[:2])
-        sh("ip", "netns", "exec", lab.a, "ping", "-c", "5", "-i", "0.05", "-W", "2", B4)
-        for family, host in ((socket.AF_INET, B4), (socket.AF_INET6, B6)):
-            bulk_tcp(lab, family, host)
+        send_mix(lab, socks, n4, n6, size4, size6)
 
         def done(seen: list[SkbFlow]) -> bool:
             return sum(f.packets for f in seen if f.protocol == 17) >= 2 * (n4 + n6)
@@ -162,7 +151,11 @@ def test_the_monitor_counts_udp_in_the_kernel_and_falls_back_to_the_ring(
         run_in_netns(lab.path(lab.a), monitor.sample)
         assert monitor.datagram_method == method
         assert monitor.ledger is not None
-        udp = {k: s.cumulative for k, s in monitor.ledger.flows.items() if k.protocol == "udp"}
+        udp = {  # namespace a's flows (b, linked to it by the veth, is one of its containers)
+            k: s.cumulative
+            for k, s in monitor.ledger.flows.items()
+            if k.protocol == "udp" and k.netns_inode == monitor._netns
+        }
     finally:
         monitor.close()
         rx.close()

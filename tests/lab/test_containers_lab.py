@@ -17,6 +17,8 @@ counters (``ctr``'s eth0 = the host's ctr0, ``rtr``'s eth0 = the host's up0).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 from collections.abc import Iterator
 
@@ -202,3 +204,48 @@ def test_host_and_container_share_the_uplink(run) -> None:
     assert host.tx_packets == 2000 and host.tx_bytes == 2000 * (800 + 28)
     assert {f["interface"] for f in m.doc["flows"] if f["pid"] == pids["host_udp"]} == {"up0"}
     assert {f["interface"] for f in m.doc["flows"] if f["pid"] == pids["ctr_udp"]} == {"ctr0"}
+
+
+def test_containers_that_come_and_go_are_picked_up_between_ticks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The re-discovery runs on a helper thread after a tick; the next tick takes it."""
+    import secrets
+
+    from hostmedic.collectors import bandwidth
+    from hostmedic.collectors.netlink import run_in_netns
+
+    tag = secrets.token_hex(2)
+    host, ctr = f"hmN-{tag}-h", f"hmN-{tag}-c"
+    monkeypatch.setattr(bandwidth, "NAMESPACES_REFRESH_S", 0.0)
+    options = bandwidth.MonitorOptions(capture=False, connect_tracer=False)
+    try:
+        _run(["ip", "netns", "add", host])
+        monitor = run_in_netns(f"/run/netns/{host}", lambda: bandwidth.BandwidthMonitor(options))
+        run_in_netns(f"/run/netns/{host}", monitor.start)
+
+        def settle() -> None:  # let a re-discovery in flight finish
+            assert monitor._watch is not None
+            if monitor._watch._worker is not None:
+                monitor._watch._worker.join(timeout=20)
+
+        def tick_twice() -> set[int]:
+            settle()
+            run_in_netns(f"/run/netns/{host}", monitor.sample)  # starts a re-discovery
+            settle()
+            run_in_netns(f"/run/netns/{host}", monitor.sample)  # takes it
+            return set(monitor._spaces) - {monitor._netns}
+
+        assert tick_twice() == set()
+        _run(["ip", "netns", "add", ctr])
+        _run(["ip", "-n", host, "link", "add", "c0", "type", "veth", "peer", "name", "eth0",
+              "netns", ctr])  # fmt: skip
+        inode = os.stat(f"/run/netns/{ctr}").st_ino
+        assert tick_twice() == {inode}
+        _run(["ip", "netns", "del", ctr])
+        assert tick_twice() == set()
+    finally:
+        with contextlib.suppress(NameError):
+            monitor.close()
+        for ns in (ctr, host):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)

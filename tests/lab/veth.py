@@ -81,3 +81,29 @@ def bulk_tcp(lab: Lab, family: int, host: str) -> None:
             peer.settimeout(5)
             while peer.recv(65536):
                 pass
+
+
+def udp_sockets(lab: Lab) -> tuple[socket.socket, socket.socket, socket.socket, socket.socket]:
+    """``(rx4, rx6, tx4, tx6)``: receivers bound in ``b``, unbound senders in ``a``."""
+    rx4 = lab.sock(lab.b, socket.AF_INET, socket.SOCK_DGRAM)
+    rx6 = lab.sock(lab.b, socket.AF_INET6, socket.SOCK_DGRAM)
+    tx4 = lab.sock(lab.a, socket.AF_INET, socket.SOCK_DGRAM)
+    tx6 = lab.sock(lab.a, socket.AF_INET6, socket.SOCK_DGRAM)
+    rx4.bind((B4, 0))
+    rx6.bind((B6, 0))
+    return rx4, rx6, tx4, tx6
+
+
+def send_mix(
+    lab: Lab, socks: tuple[socket.socket, ...], n4: int, n6: int, size4: int, size6: int
+) -> None:
+    """Known traffic from a to b: ``n4``/``n6`` UDP datagrams, 5 pings, 500 kB of TCP per
+    family."""
+    rx4, rx6, tx4, tx6 = socks
+    for _ in range(n4):
+        tx4.sendto(b"4" * size4, rx4.getsockname())
+    for _ in range(n6):
+        tx6.sendto(b"6" * size6, rx6.getsockname()[:2])
+    sh("ip", "netns", "exec", lab.a, "ping", "-c", "5", "-i", "0.05", "-W", "2", B4)
+    for family, host in ((socket.AF_INET, B4), (socket.AF_INET6, B6)):
+        bulk_tcp(lab, family, host)

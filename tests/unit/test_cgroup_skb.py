@@ -58,12 +58,12 @@ def _key(
 
     return KEY.pack(
         99, raw(local), raw(remote), lport.to_bytes(2, "big"), (53).to_bytes(2, "big"),
-        family, proto, out, kind, 4,
+        family, proto, out, kind,
     )  # fmt: skip
 
 
 def test_entries_decode_udp_and_icmp_echo() -> None:
-    value = VALUE.pack(3 * 76, 3, 5, 4242)
+    value = VALUE.pack(3 * 76, 3, 5, 4242, 4)
     udp = parse_entry(_key(socket.AF_INET, 17, 1, 0, 40000, "198.18.1.1", "198.18.1.2"), value)
     assert (udp.local_ip, udp.local_port, udp.remote_ip, udp.remote_port) == (
         "198.18.1.1", 40000, "198.18.1.2", 53,
@@ -90,7 +90,7 @@ def test_an_unknown_family_is_a_parse_error() -> None:
     bad = bytearray(_key(socket.AF_INET, 17, 1, 0, 1, "198.18.1.1", "198.18.1.2"))
     bad[44] = 99
     with pytest.raises(ParseError, match="family"):
-        parse_entry(bytes(bad), VALUE.pack(0, 0, 0, 0))
+        parse_entry(bytes(bad), VALUE.pack(0, 0, 0, 0, 0))
 
 
 def test_cgroup2_root_on_a_hybrid_host() -> None:

@@ -30,6 +30,7 @@ from hostmedic.collectors import netdev
 from hostmedic.collectors.containers import ContainerWatch
 from hostmedic.collectors.datagram_owners import DatagramOwners
 from hostmedic.collectors.datagram_sources import DatagramSource, open_datagram_source
+from hostmedic.collectors.netns import NetnsView
 from hostmedic.collectors.ns_sockets import NamespaceSockets, TcpRead
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
 from hostmedic.collectors.sockdiag import DestroyListener, SockDiag
@@ -59,7 +60,7 @@ class MonitorOptions:
 
 def _own_netns() -> int:
     try:
-        return os.stat("/proc/self/ns/net").st_ino
+        return os.stat("/proc/thread-self/ns/net").st_ino
     except OSError:
         return 0
 
@@ -138,16 +139,30 @@ class BandwidthMonitor:
                 ("uncounted.containers", "entering a container's network namespace needs "
                  "CAP_SYS_ADMIN: its traffic stays unattributed on the host interfaces")
             )  # fmt: skip
+        # the first discovery of containers may take 100 ms: done before the ledger's start
+        # time, which must be the baseline's (every window divides by the time since it)
+        self._refresh_namespaces(wait=True)
         self.ledger = Ledger(self._clock())
         self.sample()
 
-    def _refresh_namespaces(self, now: float) -> None:
-        """Every few seconds: routes and interfaces, containers that came or went."""
+    def _start_refresh(self, now: float) -> None:
+        """Every few seconds, re-read routes, interfaces and containers on a helper thread.
+        Started right after a tick's reads, so it runs while the monitor waits for the
+        next one (it competes for the interpreter with nothing time-critical)."""
         assert self._watch is not None
-        if now - self._read_s < NAMESPACES_REFRESH_S:
+        if now - self._read_s >= NAMESPACES_REFRESH_S:
+            self._read_s = now
+            self._watch.refresh_later()
+
+    def _refresh_namespaces(self, *, wait: bool = False) -> None:
+        """Take the latest view of the namespaces (``wait``: read it now, as at start);
+        open the sockets of the containers that came, close those of the ones that went."""
+        assert self._watch is not None
+        if wait:
+            self._read_s = self._clock()
+            self._watch.refresh()
+        elif not self._watch.apply():
             return
-        self._read_s = now
-        self._watch.refresh()
         attached = self._watch.attached
         for inode in [i for i in self._spaces if i != self._netns and i not in attached]:
             self._spaces.pop(inode).close()
@@ -163,27 +178,25 @@ class BandwidthMonitor:
         )
         self._host = self._watch.host_view()
 
-    def _interface_of(self, netns: int, remote_ip: str) -> str | None:
-        """The host interface a flow of ``netns`` to ``remote_ip`` crosses first (the host
-        end of a container's link), "lo" for loopback, None when it crosses none."""
+    def _interface(self, netns: int, name_in: Callable[[NetnsView], str | None]) -> str | None:
+        """The host interface a flow of ``netns`` crosses first (the host end of a
+        container's link), "lo" for loopback, None when it crosses none of the host's;
+        ``name_in`` names the interface in the flow's own namespace."""
         assert self._watch is not None
         if netns == self._netns:
-            return self._watch.own.routes.interface_for(remote_ip)
+            return name_in(self._watch.own)
         container = self._watch.attached.get(netns)
         if container is None:
             return None
-        name = container.view.routes.interface_for(remote_ip)
-        return self._host_side(netns, name)
+        return self._host_side(netns, name_in(container.view))
+
+    def _interface_of(self, netns: int, remote_ip: str) -> str | None:
+        """:meth:`_interface` of a flow to ``remote_ip``, by the namespace's routes."""
+        return self._interface(netns, lambda view: view.routes.interface_for(remote_ip))
 
     def _interface_name(self, netns: int, ifindex: int) -> str | None:
-        """Like :meth:`_interface_of`, for an interface the kernel named by index."""
-        assert self._watch is not None
-        if netns == self._netns:
-            return self._watch.own.interfaces.get(ifindex)
-        container = self._watch.attached.get(netns)
-        if container is None:
-            return None
-        return self._host_side(netns, container.view.interfaces.get(ifindex))
+        """:meth:`_interface` of a packet the kernel saw on interface ``ifindex``."""
+        return self._interface(netns, lambda view: view.interfaces.get(ifindex))
 
     def _host_side(self, netns: int, name: str | None) -> str | None:
         if name is None or name == LOOPBACK:
@@ -195,12 +208,14 @@ class BandwidthMonitor:
     def sample(self) -> None:
         """One tick: read every source, attribute, add to the ledger."""
         assert self.ledger is not None and self._watch is not None
-        self._refresh_namespaces(self._clock())  # may take ms: before the timestamp
+        self._refresh_namespaces()  # the view read on a helper thread since the last tick
         self._owners.begin_tick()
         # the counters are read right at the tick's timestamp: read ~20 ms later, they
         # carry that much more traffic than the timestamp says (±1 % on a 2 s rate)
         now = self._clock()
-        interfaces = netdev.read_interface_traffic()
+        # thread-self: the namespace this thread is in (the same as the process's, except
+        # when a caller runs the monitor from a thread that entered another namespace)
+        interfaces = netdev.read_interface_traffic(f"{self.options.proc_root}/thread-self/net/dev")
         reads = {inode: space.read_tcp(self._idle(inode)) for inode, space in self._spaces.items()}
         for inode, space in self._spaces.items():
             space.drain_destroyed(reads[inode])
@@ -230,6 +245,7 @@ class BandwidthMonitor:
             self._cookie_owner.pop(s.cookie, None)
             self._connect_owner.pop(_four_tuple(netns, s), None)
         self._bound_caches(reads)
+        self._start_refresh(now)
 
     def _idle(self, netns: int) -> bool:
         """Whether nothing crossed a container's interfaces since the last tick (its
@@ -267,7 +283,7 @@ class BandwidthMonitor:
     def _net_dirs(self) -> dict[int, str | None]:
         """Each monitored namespace's /proc/.../net directory (None without a process)."""
         assert self._watch is not None
-        dirs: dict[int, str | None] = {self._netns: f"{self.options.proc_root}/net"}
+        dirs: dict[int, str | None] = {self._netns: f"{self.options.proc_root}/thread-self/net"}
         for inode, c in self._watch.attached.items():
             pid = c.ref.pids[0] if c.ref.pids else None
             dirs[inode] = None if pid is None else f"{self.options.proc_root}/{pid}/net"

@@ -236,6 +236,26 @@ def map_pop_iter(fd: int, key_size: int, value_size: int) -> list[tuple[bytes, b
     return out
 
 
+class MapDrain:
+    """Pops every entry of one map each call: batched where the kernel can (5.6+), else
+    one entry at a time (the first refusal of the batch command is remembered)."""
+
+    def __init__(self, fd: int, key_size: int, value_size: int) -> None:
+        self.fd, self.key_size, self.value_size = fd, key_size, value_size
+        self._batch = True
+
+    def pop(self) -> list[tuple[bytes, bytes]]:
+        """Every ``(key, value)`` in the map, deleted as it is read."""
+        if self._batch:
+            try:
+                return map_pop_batch(self.fd, self.key_size, self.value_size)
+            except BpfError as exc:
+                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524):  # 524: ENOTSUPP
+                    raise
+                self._batch = False
+        return map_pop_iter(self.fd, self.key_size, self.value_size)
+
+
 # -- programs ------------------------------------------------------------------------------
 
 

@@ -12,13 +12,15 @@ The program exits at once for TCP (sock_diag counts TCP exactly). For other IP t
 reads the IP and transport headers by direct packet access and adds the IP-level bytes and
 the packet count to an LRU hash keyed by::
 
-    netns cookie | socket cookie | local address | remote address | local port |
-    remote port | family | protocol | outgoing | ICMP type | ifindex
+    socket cookie | local address | remote address | local port | remote port |
+    family | protocol | outgoing | ICMP type
 
 (ICMP echo messages carry their echo id as the local port.) ``skb->len`` at these hooks is
 the IP datagram's length; a GSO/GRO super-packet counts its segments, each with its own IP
-and UDP header. On egress the sending thread group id is stored beside the counters: a
-socket that is born and closed between two reads still names its process.
+and UDP header. When an entry is created (once per flow per read, off the per-packet path)
+the namespace (netns cookie), the interface and, on egress, the sending thread group id
+are stored beside the counters: a socket that is born and closed between two reads still
+names its process. Every byte of key costs hashing time on every packet, hence the split.
 
 Packets without a socket (the kernel's own answers to ping, forwarded packets, datagrams to
 a closed port) never reach these hooks, except kernel ICMP replies sent from its control
@@ -68,10 +70,10 @@ from hostmedic.errors import FactUnavailable, ParseError
 
 # Key (64 bytes) and value (24 bytes) of the counters map. Ports and echo ids are in
 # network byte order; an IPv4 address fills the first 4 bytes of its 16-byte field.
-KEY = struct.Struct("=Q16s16s2s2sBBBBI4x")
-VALUE = struct.Struct("=QQQI4x")
+KEY = struct.Struct("=Q16s16s2s2sBBBB")
+VALUE = struct.Struct("=QQQII")
 _K_COOKIE, _K_LOCAL, _K_REMOTE, _K_LPORT, _K_RPORT = 0, 8, 24, 40, 42
-_K_FAMILY, _K_PROTO, _K_OUT, _K_TYPE, _K_IFINDEX = 44, 45, 46, 47, 48
+_K_FAMILY, _K_PROTO, _K_OUT, _K_TYPE = 44, 45, 46, 47
 # Stack frame: the key at -56, the initial value at -88.
 _KEY = -KEY.size
 _VAL = _KEY - VALUE.size
@@ -192,8 +194,6 @@ def build_program(counters_fd: int, *, outgoing: bool) -> bytes:
         Insn(ALU64 | MUL | X, R2, R5),
         Insn(ALU64 | ADD | X, R7, R2),
         Label("key"),
-        bpf.ldx(4, R2, R6, _SKB_IFINDEX),
-        bpf.stx(4, FP, k + _K_IFINDEX, R2),
         bpf.st_imm(1, FP, k + _K_OUT, int(outgoing)),
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_SOCKET_COOKIE),
@@ -205,8 +205,8 @@ def build_program(counters_fd: int, *, outgoing: bool) -> bytes:
         bpf.jmp_imm(JEQ, R0, 0, "insert"),
         *_add_counters(),
         bpf.ja("out"),
-        # A new entry (once per flow per read): the namespace and the sender go into the
-        # value, off the per-packet path (a socket never changes namespace).
+        # A new entry (once per flow per read): the namespace, the sender and the interface
+        # go into the value, off the per-packet path (a socket never changes namespace).
         Label("insert"),
         bpf.stx(8, FP, _VAL, R7),
         bpf.stx(8, FP, _VAL + 8, R9),
@@ -214,7 +214,9 @@ def build_program(counters_fd: int, *, outgoing: bool) -> bytes:
         bpf.call(bpf.FN_GET_NETNS_COOKIE),
         bpf.stx(8, FP, _VAL + 16, R0),
         *tgid,
-        bpf.stx(8, FP, _VAL + 24, R0),
+        bpf.stx(4, FP, _VAL + 24, R0),
+        bpf.ldx(4, R2, R6, _SKB_IFINDEX),
+        bpf.stx(4, FP, _VAL + 28, R2),
         *bpf.ld_map_fd(R1, counters_fd),
         bpf.mov_reg(R2, FP),
         bpf.alu_imm(ADD, R2, k),
@@ -251,10 +253,10 @@ def parse_entry(key: bytes, value: bytes) -> SkbFlow:
         raise ParseError(
             f"counter entry of {len(key)}+{len(value)} bytes, expected {KEY.size}+{VALUE.size}"
         )
-    cookie, local, remote, lport, rport, family, proto, out, kind, ifindex = KEY.unpack(key)
+    cookie, local, remote, lport, rport, family, proto, out, kind = KEY.unpack(key)
     if family not in (socket.AF_INET, socket.AF_INET6):
         raise ParseError(f"counter entry with address family {family}")
-    ip_bytes, packets, netns, tgid = VALUE.unpack(value)
+    ip_bytes, packets, netns, tgid, ifindex = VALUE.unpack(value)
     icmp = proto in _ECHO
     echo = icmp and kind in _ECHO[proto]
     return SkbFlow(
@@ -311,7 +313,6 @@ class CgroupSkbCounter:
         if sys.byteorder != "little":
             raise FactUnavailable("in-kernel UDP/ICMP counting needs a little-endian machine")
         self._fds: list[int] = []
-        self._batch = True
         try:
             self._attach(max_entries, use_host_mount)
         except BpfError as exc:
@@ -326,6 +327,7 @@ class CgroupSkbCounter:
             bpf.MAP_TYPE_LRU_HASH, KEY.size, VALUE.size, max_entries, PROGRAM_NAME
         )
         self._fds.append(self._map)
+        self._drain = bpf.MapDrain(self._map, KEY.size, VALUE.size)
         cgroup = open_cgroup2_root(mounted=use_host_mount)
         try:
             for outgoing, hook in (
@@ -348,17 +350,7 @@ class CgroupSkbCounter:
         """Every flow counted since the previous read (popped from the map)."""
         if not self._fds:
             raise ValueError("CgroupSkbCounter is closed")
-        entries: list[tuple[bytes, bytes]] | None = None
-        if self._batch:
-            try:
-                entries = bpf.map_pop_batch(self._map, KEY.size, VALUE.size)
-            except BpfError as exc:
-                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524):  # 524: ENOTSUPP
-                    raise
-                self._batch = False
-        if entries is None:
-            entries = bpf.map_pop_iter(self._map, KEY.size, VALUE.size)
-        return [parse_entry(k, v) for k, v in entries]
+        return [parse_entry(k, v) for k, v in self._drain.pop()]
 
     def close(self) -> None:
         """Detach (links first) and free the programs and the map; idempotent."""

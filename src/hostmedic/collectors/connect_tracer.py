@@ -369,10 +369,10 @@ class ConnectTracer:
         except (KeyError, ParseError) as exc:
             raise FactUnavailable(f"unexpected kernel socket layout in BTF: {exc}") from None
         self._fds: list[int] = []
-        self._batch = True
         try:
             self._pending = self._create_map(max(1024, max_entries // 8), 8, _PENDING_VALUE_SIZE)
             self._events = self._create_map(max_entries, _EV_KEY.size, _EV_VALUE.size)
+            self._drain = bpf.MapDrain(self._events, _EV_KEY.size, _EV_VALUE.size)
             self._prog = self._load(layout)
             self._link = self._attach()
         except BaseException:
@@ -430,16 +430,7 @@ class ConnectTracer:
         """Read and delete all recorded connects, oldest first (batched on 5.6+ kernels)."""
         if not self._fds:
             raise ValueError("ConnectTracer is closed")
-        entries: list[tuple[bytes, bytes]] | None = None
-        if self._batch:
-            try:
-                entries = bpf.map_pop_batch(self._events, _EV_KEY.size, _EV_VALUE.size)
-            except BpfError as exc:
-                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, 524):  # 524: ENOTSUPP
-                    raise
-                self._batch = False
-        if entries is None:
-            entries = bpf.map_pop_iter(self._events, _EV_KEY.size, _EV_VALUE.size)
+        entries = self._drain.pop()
         events = [parse_event(k, v) for k, v in entries]
         events.sort(key=lambda e: e.monotonic_ns)
         return events

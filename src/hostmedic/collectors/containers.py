@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 from hostmedic.analysis.crossings import Attachment, HostView
@@ -58,7 +59,12 @@ def attachments(view: NetnsView, own: NetnsView) -> dict[str, Attachment]:
 
 
 class ContainerWatch:
-    """The monitor's own view and the containers attached to it, refreshed on demand."""
+    """The monitor's own view and the containers attached to it.
+
+    :meth:`refresh` reads everything now; :meth:`refresh_later` does the same on a helper
+    thread (listing and entering dozens of namespaces takes 100 ms or more, which must not
+    delay a tick) and :meth:`apply` takes its result at the caller's next convenience.
+    """
 
     def __init__(self, own_inode: int, proc_root: str = "/proc", *, containers: bool = True):
         self.own_inode = own_inode
@@ -66,32 +72,66 @@ class ContainerWatch:
         self.enabled = containers
         self.own: NetnsView = read_view()
         self.attached: dict[int, Attached] = {}
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._ready: tuple[NetnsView, dict[int, Attached]] | None = None
 
     def refresh(self) -> None:
         """Re-read the own namespace and find the containers attached to it now."""
-        self.own = read_view()
-        if not self.enabled:
+        self.own, self.attached = self._discover()
+
+    def refresh_later(self) -> None:
+        """Start a refresh on a helper thread (unless one is running)."""
+        if self._worker is not None and self._worker.is_alive():
             return
+        self._worker = threading.Thread(
+            target=self._background, name="hostmedic-netns", daemon=True
+        )
+        self._worker.start()
+
+    def _background(self) -> None:
+        try:
+            found = self._discover()
+        except (OSError, ParseError, FactUnavailable) as exc:  # keep the last view
+            log.info("re-reading the namespaces failed: %s", exc)
+            return
+        with self._lock:
+            self._ready = found
+
+    def apply(self) -> bool:
+        """Take the result of the last :meth:`refresh_later`; False when there is none."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+        if ready is None:
+            return False
+        self.own, self.attached = ready
+        return True
+
+    def _discover(self) -> tuple[NetnsView, dict[int, Attached]]:
+        own = read_view()
         found: dict[int, Attached] = {}
-        own_fd = os.open(f"{self.proc_root}/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        if not self.enabled:
+            return own, found
+
+        def attached(view: NetnsView) -> bool:
+            return bool(attachments(view, own))
+
+        own_fd = os.open(f"{self.proc_root}/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             for ref in scan_namespaces(self.proc_root):
                 if ref.inode == self.own_inode:
                     continue
                 try:
-                    view = run_in_netns(ref.path, lambda: read_view(own_fd, self._attached))
+                    view = run_in_netns(ref.path, lambda: read_view(own_fd, attached))
                 except (FactUnavailable, OSError, ParseError) as exc:
                     log.debug("namespace %s skipped: %s", ref.path, exc)
                     continue  # gone meanwhile, or not ours to enter
-                host_side = attachments(view, self.own)
+                host_side = attachments(view, own)
                 if host_side:
                     found[ref.inode] = Attached(ref, self._info(ref, host_side), view, host_side)
         finally:
             os.close(own_fd)
-        self.attached = found
-
-    def _attached(self, view: NetnsView) -> bool:
-        return bool(attachments(view, self.own))
+        return own, found
 
     def _info(self, ref: NetnsRef, host_side: dict[str, Attachment]) -> ContainerInfo:
         cgroup = _read_text(f"{self.proc_root}/{ref.pids[0]}/cgroup") if ref.pids else None
