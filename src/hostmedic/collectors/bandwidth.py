@@ -248,13 +248,16 @@ class BandwidthMonitor:
         self._start_refresh(now)
 
     def _idle(self, netns: int) -> bool:
-        """Whether nothing crossed a container's interfaces since the last tick (its
-        /proc/PID/net/dev unchanged): its sockets need no dump then. A container with
-        many idle neighbours costs one small read per tick instead of two dumps."""
+        """Whether a container's sockets need no dump this tick: it has no process (so no
+        socket; a router namespace), or nothing crossed its interfaces since the last tick
+        (its /proc/PID/net/dev unchanged). A dump walks the kernel's socket table of the
+        whole machine, every namespace's sockets included, so a skipped dump matters."""
         assert self._watch is not None
         container = self._watch.attached.get(netns)
-        if container is None or not container.ref.pids:
+        if container is None:
             return False
+        if not container.ref.pids:
+            return True
         path = f"{self.options.proc_root}/{container.ref.pids[0]}/net/dev"
         try:
             counters = netdev.read_interface_traffic(path)
