@@ -8,19 +8,12 @@ and the engine reports the dependent rules as skipped with that reason.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
-from hostmedic.collectors.ftp import ftp_source
-from hostmedic.collectors.geo import CountryLookup, parse_overrides
-from hostmedic.collectors.health.source import health_source
-from hostmedic.collectors.network import network_source
-from hostmedic.collectors.packages import package_database_present, package_owners
-from hostmedic.collectors.security import security_source
-from hostmedic.collectors.weblogs import WeblogCollection
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
 from hostmedic.facts.bundle import dump_bundle, load_bundle
@@ -30,6 +23,10 @@ from hostmedic.facts.network import FirewallFacts, NetworkFacts
 from hostmedic.facts.security import SECURITY_FACT_TYPES
 from hostmedic.facts.weblogs import WeblogFacts
 from hostmedic.settings import Settings
+
+if TYPE_CHECKING:
+    from hostmedic.collectors.bandwidth import MonitorOptions
+    from hostmedic.collectors.geo import CountryLookup
 
 Progress = Callable[[float], None]
 
@@ -50,6 +47,8 @@ def home_country(settings: Settings, geo: CountryLookup) -> str | None:
 
 def _with_packages(facts: BandwidthFacts, top_n: int) -> BandwidthFacts:
     """Fill in the owning package of the top processes' executables (a verdict clue)."""
+    from hostmedic.collectors.packages import package_database_present, package_owners
+
     if not package_database_present():
         return facts
     top = [p for p in facts.processes[:top_n] if p.info and p.info.exe and not p.info.exe_deleted]
@@ -67,6 +66,9 @@ class LiveSource:
     """A started monitor plus the lookups its roll-up needs: what ``hostmedic top`` polls."""
 
     def __init__(self, settings: Settings, options: MonitorOptions) -> None:
+        from hostmedic.collectors.bandwidth import BandwidthMonitor
+        from hostmedic.collectors.geo import CountryLookup, parse_overrides
+
         self._geo = CountryLookup(parse_overrides(settings.geo_overrides))
         self._home = home_country(settings, self._geo)
         self._monitor = BandwidthMonitor(options)
@@ -147,23 +149,33 @@ class _BandwidthCollection:
         self._source.close()
 
 
-def _bandwidth_source(ctx: GatherContext) -> Collection:
+def bandwidth_source(ctx: GatherContext) -> Collection:
+    """The ``bandwidth`` category: the monitor, sampled over the window (live only)."""
     if not ctx.live:
         return Instant({"bandwidth": FactUnavailable("not live", key="reason.not_live")})
     return _BandwidthCollection(ctx)
 
 
-# Category → the function that starts its collection. A category's rules live in
-# ``hostmedic.rules.<category>``; adding a category is one line here.
-SOURCES: dict[str, Callable[[GatherContext], Collection]] = {
-    "bandwidth": _bandwidth_source,
-    "ftp": ftp_source,
-    "health": health_source,
-    "security": security_source,
-    "network": network_source,
-    "weblogs": lambda ctx: WeblogCollection(ctx.root, ctx.settings.weblogs),
+# Category → ``module:function`` that starts its collection, imported only when the
+# category runs (so ``--help`` and ``--only`` do not load every collector). A category's
+# rules live in ``hostmedic.rules.<category>``; adding a category is one line here.
+SOURCES: dict[str, str] = {
+    "bandwidth": "hostmedic.gather:bandwidth_source",
+    "ftp": "hostmedic.collectors.ftp:ftp_source",
+    "health": "hostmedic.collectors.health.source:health_source",
+    "security": "hostmedic.collectors.security:security_source",
+    "network": "hostmedic.collectors.network:network_source",
+    "weblogs": "hostmedic.collectors.weblogs:weblogs_source",
 }
 CATEGORIES = tuple(SOURCES)
+
+
+def _start(name: str, ctx: GatherContext) -> Collection:
+    module, function = SOURCES[name].split(":")
+    start: Callable[[GatherContext], Collection] = getattr(
+        importlib.import_module(module), function
+    )
+    return start(ctx)
 
 
 FACT_TYPES: dict[str, type] = {
@@ -221,7 +233,7 @@ def gather(
             if name not in categories:
                 continue
             try:
-                running[name] = SOURCES[name](ctx)
+                running[name] = _start(name, ctx)
             except FactUnavailable as exc:
                 facts[name] = exc
         if any(c.wants_window for c in running.values()):

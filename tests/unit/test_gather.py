@@ -29,21 +29,28 @@ class Windowed:
         self.closed = True
 
 
-def _broken(ctx: GatherContext) -> Any:
+WINDOWED = Windowed()
+
+
+def instant_source(ctx: GatherContext) -> Any:
+    return Instant({"instant": ctx.root})
+
+
+def windowed_source(ctx: GatherContext) -> Any:
+    return WINDOWED
+
+
+def broken_source(ctx: GatherContext) -> Any:
     raise FactUnavailable("no such thing", key="reason.generic")
 
 
 @pytest.fixture
 def sources(monkeypatch):
-    windowed = Windowed()
-    table = {
-        "instant": lambda ctx: Instant({"instant": ctx.root}),
-        "windowed": lambda ctx: windowed,
-        "broken": _broken,
-    }
+    WINDOWED.ticks, WINDOWED.closed = 0, False
+    table = {name: f"{__name__}:{name}_source" for name in ("instant", "windowed", "broken")}
     monkeypatch.setattr(gather_module, "SOURCES", table)
     monkeypatch.setattr(gather_module, "CATEGORIES", tuple(table))
-    return windowed
+    return WINDOWED
 
 
 def _ctx(duration_s: float) -> GatherContext:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
+from typing import TYPE_CHECKING
 
 from hostmedic.analysis.weblog_data import crawlers, extension_kinds, scan_kinds, scan_patterns
 from hostmedic.analysis.weblog_formats import LogFormat
@@ -40,6 +41,9 @@ from hostmedic.collectors.weblog_read import (
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.weblogs import LineSpan, LogSource, WeblogFacts
 from hostmedic.settings_weblogs import WeblogSettings
+
+if TYPE_CHECKING:
+    from hostmedic.gather import GatherContext
 
 Progress = Callable[[float], None]
 SKIP_MARGIN_S = 300  # a chunk is skipped only when it ends this long before the window
@@ -323,3 +327,8 @@ class WeblogCollection:
 
     def close(self) -> None:
         return None
+
+
+def weblogs_source(ctx: GatherContext) -> WeblogCollection:
+    """The ``weblogs`` category's collection for ``gather``."""
+    return WeblogCollection(ctx.root, ctx.settings.weblogs)
