@@ -9,11 +9,10 @@ gateway ping sends packets, so it only runs when asked.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from hostmedic.errors import UsageError
+from hostmedic.settings_table import build_section
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,26 +82,6 @@ _OPTIONS = {"mounts", "ping_gateway"}
 
 
 def build_health_settings(table: Any) -> HealthSettings:
-    """``[health]`` of the config file → settings; unknown keys and wrong types are a
-    usage error (a typo must not silently keep a default)."""
-    if not isinstance(table, dict):
-        raise UsageError("error.health.bad_setting", setting="health", value=repr(table))
-    defaults = HealthSettings()
-    values: dict[str, Any] = {}
-    fields = {f.name: f for f in dataclasses.fields(HealthSettings)}
-    for key, value in table.items():
-        if key not in fields or key in _OPTIONS:
-            raise UsageError("error.health.bad_setting", setting=key, value=repr(value))
-        default = getattr(defaults, key)
-        if isinstance(default, str):
-            ok = isinstance(value, str)
-        elif isinstance(default, bool) or isinstance(value, bool):
-            ok = isinstance(value, bool) and isinstance(default, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int)
-        else:
-            ok = isinstance(value, int | float)
-        if not ok or (isinstance(value, int | float) and not isinstance(value, bool) and value < 0):
-            raise UsageError("error.health.bad_setting", setting=key, value=repr(value))
-        values[key] = float(value) if isinstance(default, float) else value
-    return dataclasses.replace(defaults, **values)
+    """``[health]`` of the config file → settings (``--mount``/``--ping-gateway`` are
+    options, not config keys)."""
+    return build_section(HealthSettings, table, "health", frozenset(_OPTIONS))

@@ -9,11 +9,10 @@ above what one browser or one office behind NAT produces (a page view with its a
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from hostmedic.errors import UsageError
+from hostmedic.settings_table import build_section
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +55,6 @@ class WeblogSettings:
     top_n: int = 10
 
 
-_TUPLES = ("paths", "site_hosts")
-
-
 def build_weblog_settings(table: dict[str, Any]) -> WeblogSettings:
-    """``[weblogs]`` of the config file → settings; unknown keys or wrong types are a
-    usage error naming the key."""
-    known = {f.name: f for f in dataclasses.fields(WeblogSettings)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in known:
-            raise UsageError("error.weblogs.unknown_setting", name=key)
-        default: Any = known[key].default
-        try:
-            if key in _TUPLES:
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise TypeError(key)
-                values[key] = tuple(value)
-            elif isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise TypeError(key)
-                values[key] = value
-                continue
-            elif not isinstance(value, int | float) or isinstance(value, bool):
-                raise TypeError(key)
-            else:
-                values[key] = type(default)(value)
-        except (TypeError, ValueError) as exc:
-            raise UsageError("error.weblogs.bad_setting", name=key, value=repr(value)) from exc
-    return WeblogSettings(**values)
+    """``[weblogs]`` of the config file → settings."""
+    return build_section(WeblogSettings, table, "weblogs")
