@@ -35,6 +35,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.lab.netlab import stop_group
+
 PREFIX = "hmT-"
 HOSTMEDIC = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "hostmedic"
 HELPER = Path(__file__).resolve().parent / "fault_http.py"
@@ -254,15 +256,8 @@ http {{
 
     def stop(self, key: str) -> None:
         proc = self._procs.pop(key, None)
-        if proc is None:
-            return
-        for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(grace)
+        if proc is not None:
+            stop_group(proc, 3.0)
 
     def signal(self, key: str, sig: int) -> None:
         proc = self._procs[key]

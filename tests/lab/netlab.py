@@ -49,6 +49,18 @@ _NS_SYSCTLS = (
 )
 
 
+def stop_group(proc: subprocess.Popen, grace_s: float) -> None:  # type: ignore[type-arg]
+    """SIGTERM, then SIGKILL, the process group of a process a lab started (only while its
+    leader is unreaped, so the group id cannot have been reused)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace_s)
+
+
 def sweep_stale(prefix: str = "hmD-", older_than_s: float = 600.0) -> list[str]:
     """Delete leftovers of SIGKILLed runs: ``prefix`` namespaces made more than
     ``older_than_s`` ago (no lab lives that long), after killing what still runs inside
@@ -457,13 +469,7 @@ class Lab:
         reused; children left by a leader that already exited are killed by :meth:`destroy`
         (they are inside a lab namespace).
         """
-        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-            if proc.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(grace)
+        stop_group(proc, 2.0)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
