@@ -133,7 +133,8 @@ def instrument(mon: Any, timers: Timers) -> None:
     timers.wrap(mon._owners, "refresh", "rescan /proc/*/fd")
     timers.wrap(mon._datagram_owners, "attribute", "udp/icmp owners")
     timers.wrap(bw, "read_process_info", "process info")
-    timers.wrap(bw.netdev, "read_interface_traffic", "read /proc/net/dev")
+    timers.wrap(bw.netdev, "read_net_dev", "read /proc/net/dev")
+    timers.wrap(bw.netdev, "interface_traffic", "interface counters (parse)")
     timers.wrap(mon.ledger, "tick", "ledger tick")
 
 

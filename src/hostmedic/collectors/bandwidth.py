@@ -214,9 +214,12 @@ class BandwidthMonitor:
         # carry that much more traffic than the timestamp says (±1 % on a 2 s rate)
         now = self._clock()
         # thread-self: the namespace this thread is in (the same as the process's, except
-        # when a caller runs the monitor from a thread that entered another namespace)
-        interfaces = netdev.read_interface_traffic(f"{self.options.proc_root}/thread-self/net/dev")
+        # when a caller runs the monitor from a thread that entered another namespace).
+        # Only the raw text now: the sockets are read right after it, before any parsing,
+        # so a burst sent in between is as unlikely as can be (it would show in one row).
+        dev_text = netdev.read_net_dev(f"{self.options.proc_root}/thread-self/net/dev")
         reads = {inode: space.read_tcp(self._idle(inode)) for inode, space in self._spaces.items()}
+        interfaces = netdev.interface_traffic(dev_text)
         for inode, space in self._spaces.items():
             space.drain_destroyed(reads[inode])
         # after the destroy drains: every connect of a connection destroyed so far is traced

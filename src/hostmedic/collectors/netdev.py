@@ -83,20 +83,30 @@ def link_speed_mbit(name: str) -> int | None:
     return speed if speed > 0 else None
 
 
-def read_interface_traffic(proc_net_dev: str = "/proc/net/dev") -> dict[str, Traffic]:
-    """IP-level cumulative counters of every interface in this network namespace."""
+def read_net_dev(proc_net_dev: str = "/proc/net/dev") -> str:
+    """The raw counters text: one read, taken at the moment that matters (the tick)."""
     try:
         with open(proc_net_dev, encoding="utf-8") as f:
-            rows = parse_net_dev(f.read())
+            return f.read()
     except OSError as exc:
         raise FactUnavailable(
             f"cannot read {proc_net_dev}: {exc.strerror}",
             key="reason.unreadable",
             path=proc_net_dev,
         ) from exc
+
+
+def interface_traffic(text: str) -> dict[str, Traffic]:
+    """IP-level cumulative counters of every interface in ``text`` (/proc/net/dev of
+    this network namespace: the link facts come from this namespace's /sys)."""
     out = {}
-    for r in rows:
+    for r in parse_net_dev(text):
         header = link_header_bytes(r.name)
         bridge = os.path.isdir(f"/sys/class/net/{r.name}/bridge")
         out[r.name] = ip_level(r, header, 0 if bridge else header)
     return out
+
+
+def read_interface_traffic(proc_net_dev: str = "/proc/net/dev") -> dict[str, Traffic]:
+    """IP-level cumulative counters of every interface in this network namespace."""
+    return interface_traffic(read_net_dev(proc_net_dev))
