@@ -1,13 +1,15 @@
 """Live tests of the in-kernel UDP/ICMP counter (cgroup_skb on the cgroup-v2 root).
 
 Exact per-socket counts on a quiet veth pair (``hmB-*`` namespaces, lab addresses only),
-the namespace each record belongs to, no TCP ever, the private cgroup2 mount that leaves
-the host's mount table alone, and detaching on close and on SIGKILL. Bounded sends and
-polls, no timing assertions.
+the namespace each record belongs to, no TCP record without loss, the SACK option bytes of
+TCP with one dropped segment (its flow then matches nftables' own counts exactly), the
+private cgroup2 mount that leaves the host's mount table alone, and detaching on close and
+on SIGKILL. Bounded sends and polls, no timing assertions.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -69,7 +71,7 @@ def test_udp_and_icmp_per_socket_exact_and_no_tcp(lab: Lab) -> None:
         flows = collect(counter, {ns_a, ns_b}, done)
         port4 = rx4.getsockname()[1]
     assert ns_a != ns_b
-    assert not [f for f in flows if f.protocol == 6], "TCP must never be counted here"
+    assert not [f for f in flows if f.protocol == 6], "TCP without loss has no option bytes"
 
     def total(**match: object) -> tuple[int, int]:
         hits = [f for f in flows if all(getattr(f, k) == v for k, v in match.items())]
@@ -194,3 +196,73 @@ def test_a_udp_socket_born_and_closed_between_two_ticks_keeps_its_sender(lab: La
     finally:
         monitor.close()
     assert int(sender) in {k.pid for k in udp}
+
+
+def _nft(ns: str, rules: str) -> str:
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", *(["-f", "-"] if rules else ["-j", "list", "ruleset"])],
+        input=rules, text=True, check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return done.stdout
+
+
+def _tcp_counter(ns: str) -> tuple[int, int]:
+    """(packets, bytes) of TCP that namespace ``ns``'s input saw (IP-level, GRO off)."""
+    for item in json.loads(_nft(ns, ""))["nftables"]:
+        rule = item.get("rule")
+        if rule and rule["table"] == "hm_truth":
+            counter = next(e["counter"] for e in rule["expr"] if "counter" in e)
+            return counter["packets"], counter["bytes"]
+    raise AssertionError(f"no hm_truth counter in {ns}")
+
+
+def test_sack_option_bytes_make_a_lossy_tcp_flow_exact(lab: Lab) -> None:
+    """tcp_info has no SACK bytes; the in-kernel counter adds them, per socket cookie.
+    b drops a's first full-sized segment once, so b's ACKs carry SACK blocks until the
+    retransmission fills the hole. The truth is what each side's nftables input counted
+    of TCP (so the link-local IPv6 chatter of a young veth cannot disturb it)."""
+    from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
+    from hostmedic.collectors.netlink import run_in_netns
+
+    def build() -> BandwidthMonitor:
+        monitor = BandwidthMonitor(MonitorOptions(connect_tracer=False, containers=False))
+        monitor.start()
+        return monitor
+
+    listener = lab.sock(lab.b, socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((B4, 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    _nft(lab.b, "table inet hm_drop {\n set dropped { type ipv4_addr; flags dynamic; }\n"
+         " chain input { type filter hook input priority 0;\n"
+         f"  tcp dport {port} ip length > 1000 ip saddr != @dropped"
+         " add @dropped { ip saddr } drop\n }\n}\n")  # fmt: skip
+    for ns in (lab.a, lab.b):  # before b's drop rule; on input, segments are wire packets
+        _nft(ns, "table inet hm_truth { chain input {"
+             " type filter hook input priority -10; meta l4proto tcp counter; }\n}\n")  # fmt: skip
+    monitor = run_in_netns(lab.path(lab.a), build)
+    try:
+        if monitor.datagram_method != "kernel":
+            pytest.skip("in-kernel counter unavailable here")
+        client = lab.sock(lab.a, socket.AF_INET, socket.SOCK_STREAM)
+        with listener, client:
+            client.settimeout(5)
+            client.connect(listener.getsockname())
+            peer, _ = listener.accept()
+            with peer:
+                peer.settimeout(5)
+                client.sendall(b"s" * 300_000)
+                received = 0
+                while received < 300_000:
+                    received += len(peer.recv(65536))
+                time.sleep(0.3)  # the last ACKs
+                run_in_netns(lab.path(lab.a), monitor.sample)
+                (tx_packets, tx_bytes), (rx_packets, rx_bytes) = map(_tcp_counter, (lab.b, lab.a))
+        assert monitor.ledger is not None
+        tcp = [s.cumulative for k, s in monitor.ledger.flows.items() if k.protocol == "tcp"]
+    finally:
+        monitor.close()
+    (counted,) = tcp
+    assert (counted.tx_packets, counted.rx_packets) == (tx_packets, rx_packets)
+    assert counted.rx_bytes == rx_bytes  # b's ACKs with their SACK blocks
+    assert counted.tx_bytes == tx_bytes

@@ -80,6 +80,13 @@ def test_entries_decode_udp_and_icmp_echo() -> None:
     assert other.icmp_echo_id is None and other.remote_ip == "::"
 
 
+def test_tcp_entries_carry_option_bytes_under_the_cookie_alone() -> None:
+    key = KEY.pack(99, bytes(16), bytes(16), bytes(2), bytes(2), socket.AF_INET, 6, 0, 0)
+    sack = parse_entry(key, VALUE.pack(3 * 12, 3, 5, 0, 4))
+    assert (sack.protocol, sack.socket_cookie, sack.outgoing) == (6, 99, False)
+    assert (sack.packets, sack.ip_bytes, sack.icmp_type) == (3, 36, None)
+
+
 @given(st.binary(min_size=0, max_size=80), st.binary(min_size=0, max_size=40))
 def test_hostile_entries_decode_or_raise_parse_error(key: bytes, value: bytes) -> None:
     with contextlib.suppress(ParseError):

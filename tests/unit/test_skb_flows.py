@@ -1,11 +1,19 @@
-"""In-kernel UDP/ICMP records → the ledger's datagrams: namespaces, raw-socket clones and
-the kernel's own echo replies (analysis/skb_flows.py)."""
+"""In-kernel records → the ledger's datagrams (namespaces, raw-socket clones, the kernel's
+own echo replies) and the TCP option bytes joined to their sockets (analysis/skb_flows.py)."""
 
 from __future__ import annotations
 
 import socket
 
-from hostmedic.analysis.skb_flows import SkbFlow, to_datagrams
+from hostmedic.analysis.skb_flows import (
+    OPTION_BYTES_WAIT_READS,
+    SkbFlow,
+    WaitingOptions,
+    add_option_bytes,
+    tcp_option_bytes,
+    to_datagrams,
+)
+from hostmedic.facts.bandwidth import Traffic
 
 OURS, THEIRS = 101, 202  # netns cookies
 OUR_NETNS = 4026531840
@@ -85,3 +93,44 @@ def test_icmpv6_echo_uses_its_own_types():
     reply = flow(outgoing=True, proto=socket.IPPROTO_ICMPV6, kind=129, echo_id=1)
     requests = [c for _, c in convert(reply) if not c.datagram.outgoing]
     assert [(r.icmp_type, r.datagram.protocol) for r in requests] == [(128, "icmpv6")]
+
+
+def test_tcp_records_are_option_bytes_of_their_socket_not_datagrams():
+    sack = [
+        flow(outgoing=False, proto=socket.IPPROTO_TCP, cookie=5, packets=3, size=36),
+        flow(outgoing=True, proto=socket.IPPROTO_TCP, cookie=5, packets=1, size=12),
+        flow(outgoing=False, proto=socket.IPPROTO_TCP, cookie=5, packets=1, size=20),
+        flow(outgoing=False, proto=socket.IPPROTO_TCP, cookie=6, netns=THEIRS, size=8),
+    ]
+    assert convert(*sack) == []
+    assert tcp_option_bytes([*sack, flow(outgoing=True)]) == {
+        5: Traffic(tx_bytes=12, rx_bytes=56),
+        6: Traffic(rx_bytes=8),  # a cookie names one socket machine-wide
+    }
+
+
+def test_option_bytes_join_their_socket_or_wait_a_few_reads():
+    growth = [(5, Traffic(tx_bytes=100, tx_packets=2)), (7, Traffic(rx_bytes=52))]
+    waiting = {7: WaitingOptions(Traffic(rx_bytes=12), 1), 9: WaitingOptions(Traffic(rx_bytes=24))}
+    fresh = {5: Traffic(tx_bytes=20), 7: Traffic(rx_bytes=12), 8: Traffic(tx_bytes=12)}
+    joined, waiting = add_option_bytes(growth, waiting, fresh)
+    assert joined == [Traffic(tx_bytes=120, tx_packets=2), Traffic(rx_bytes=76)]
+    assert waiting == {
+        8: WaitingOptions(Traffic(tx_bytes=12)),
+        9: WaitingOptions(Traffic(rx_bytes=24), 1),
+    }
+    for _ in range(2):  # a container's sockets are read from the tick after it is found
+        joined, waiting = add_option_bytes([], waiting, {9: Traffic(rx_bytes=12)})
+    joined, waiting = add_option_bytes([(9, Traffic(rx_bytes=520))], waiting, {})
+    assert joined == [Traffic(rx_bytes=520 + 24 + 2 * 12)]
+    assert waiting == {8: WaitingOptions(Traffic(tx_bytes=12), 3)}
+
+
+def test_option_bytes_of_sockets_never_read_are_dropped():
+    waiting: dict[int, WaitingOptions] = {}
+    _, waiting = add_option_bytes([], waiting, {3: Traffic(rx_bytes=12)})
+    for _ in range(OPTION_BYTES_WAIT_READS - 1):
+        _, waiting = add_option_bytes([], waiting, {3: Traffic(rx_bytes=12)})
+    assert waiting == {3: WaitingOptions(Traffic(rx_bytes=12 * OPTION_BYTES_WAIT_READS), 4)}
+    _, waiting = add_option_bytes([], waiting, {})
+    assert waiting == {}  # a loopback socket, a namespace nobody watches

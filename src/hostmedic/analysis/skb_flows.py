@@ -1,8 +1,12 @@
-"""In-kernel UDP/ICMP counts (one record per socket, direction and peer) → datagrams. Pure.
+"""In-kernel counts (one record per socket, direction and peer) → datagrams and the TCP
+option bytes tcp_info misses. Pure.
 
 The cgroup_skb counter (collectors/cgroup_skb.py) sees a packet only where a socket sends
-or receives it, on every network namespace of the machine. Turning its records into the
-ledger's :class:`~hostmedic.analysis.datagrams.CountedDatagram` takes three decisions:
+or receives it, on every network namespace of the machine. Its TCP records carry only the
+option bytes beyond the timestamp option (SACK blocks), per socket cookie
+(:func:`tcp_option_bytes`); they are added to the socket's own growth. Turning the other
+records into the ledger's :class:`~hostmedic.analysis.datagrams.CountedDatagram` takes
+three decisions:
 
 * records of namespaces nobody asked to monitor are dropped (the program is host-wide);
 * ICMP arriving on raw sockets is delivered once *per raw socket* (each gets a clone), so
@@ -20,7 +24,9 @@ from dataclasses import dataclass
 
 from hostmedic.analysis.accounting import Datagram
 from hostmedic.analysis.datagrams import CountedDatagram
+from hostmedic.facts.bandwidth import Traffic
 
+TCP = 6
 PROTOCOLS = {17: "udp", 136: "udplite", 1: "icmp", 58: "icmpv6"}
 ECHO_REQUEST = {1: 8, 58: 128}
 ECHO_REPLY = {1: 0, 58: 129}
@@ -87,8 +93,8 @@ def to_datagrams(
 
     for f in flows:
         netns = netns_inodes.get(f.netns_cookie)
-        if netns is None:
-            continue  # another namespace's traffic: not monitored
+        if netns is None or f.protocol == TCP:
+            continue  # another namespace's traffic (not monitored), or TCP option bytes
         interface = interface_of(netns, f.ifindex)
         d = _datagram(f, interface, f.outgoing, f.packets, f.ip_bytes)
         c = CountedDatagram(d, f.icmp_type, f.icmp_echo_id, f.socket_cookie, f.tgid)
@@ -104,3 +110,60 @@ def to_datagrams(
         request = _datagram(f, interface, False, packets, size)
         keep_largest(netns, CountedDatagram(request, ECHO_REQUEST[f.protocol], f.icmp_echo_id))
     return out + list(incoming.values())
+
+
+def tcp_option_bytes(flows: Iterable[SkbFlow]) -> dict[int, Traffic]:
+    """Socket cookie → TCP option bytes beyond the timestamp option, per direction.
+
+    tcp_info counts payload and segments, so the ledger adds a 32-byte TCP header per
+    segment (20 without timestamps); ACKs carrying SACK blocks (12 bytes more for one
+    block, 20 for two, 28 for three) are longer. The kernel counts what goes beyond 32
+    bytes, so without timestamps each such ACK stays 12 bytes short. Namespaces do not
+    matter: a cookie names one socket machine-wide.
+    """
+    extra: dict[int, Traffic] = {}
+    for f in flows:
+        if f.protocol == TCP:
+            grown = Traffic(tx_bytes=f.ip_bytes) if f.outgoing else Traffic(rx_bytes=f.ip_bytes)
+            extra[f.socket_cookie] = extra.get(f.socket_cookie, Traffic()) + grown
+    return extra
+
+
+# How many reads option bytes wait for their socket: the sockets of a container are read
+# from the tick after its namespace is found (a process started in it), and then give
+# their whole life's counters at once.
+OPTION_BYTES_WAIT_READS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingOptions:
+    """Option bytes of a socket not read yet, and how many reads they have waited."""
+
+    traffic: Traffic
+    reads: int = 0
+
+
+def add_option_bytes(
+    growth: list[tuple[int, Traffic]],
+    waiting: Mapping[int, WaitingOptions],
+    fresh: Mapping[int, Traffic],
+) -> tuple[list[Traffic], dict[int, WaitingOptions]]:
+    """Each socket's growth (``(cookie, growth)``) with its option bytes added, and the
+    option bytes still waiting for their socket.
+
+    The kernel's counts are read just after the sockets, so an ACK sent in between has
+    its option bytes in ``fresh`` and its segment in the next read; a container's sockets
+    are read only once its namespace is known. Bytes that waited
+    ``OPTION_BYTES_WAIT_READS`` reads are dropped: their socket is not monitored (a
+    loopback socket, a namespace nobody watches).
+    """
+    left = {c: WaitingOptions(w.traffic, w.reads + 1) for c, w in waiting.items()}
+    for cookie, extra in fresh.items():
+        held = left.get(cookie)
+        left[cookie] = (
+            WaitingOptions(extra)
+            if held is None
+            else WaitingOptions(held.traffic + extra, held.reads)
+        )
+    joined = [g + left.pop(cookie).traffic if cookie in left else g for cookie, g in growth]
+    return joined, {c: w for c, w in left.items() if w.reads < OPTION_BYTES_WAIT_READS}

@@ -8,6 +8,7 @@ Sources, each optional (what cannot open is said in ``not_counted``, never hidde
   for connections a server accepted;
 - UDP / ICMP: an eBPF counter in the kernel's socket path (cgroup_skb), or, where it
   cannot load, an AF_PACKET ring that only ever sees non-TCP packets (datagram_sources.py);
+  the eBPF counter also gives each TCP socket's SACK option bytes (tcp_info has none);
 - interfaces: /proc/net/dev, for the unattributed bucket.
 The monitor's own network namespace is the host; every namespace attached to it by a link
 (a container behind a veth or a macvlan) is monitored too, with its own sock_diag sockets
@@ -26,10 +27,15 @@ from typing import Any
 from hostmedic.analysis.accounting import Ledger, TcpSample
 from hostmedic.analysis.crossings import HostView, crossings
 from hostmedic.analysis.rollup import build_facts
+from hostmedic.analysis.skb_flows import WaitingOptions, add_option_bytes
 from hostmedic.collectors import netdev
 from hostmedic.collectors.containers import ContainerWatch
 from hostmedic.collectors.datagram_owners import DatagramOwners
-from hostmedic.collectors.datagram_sources import DatagramSource, open_datagram_source
+from hostmedic.collectors.datagram_sources import (
+    DatagramRead,
+    DatagramSource,
+    open_datagram_source,
+)
 from hostmedic.collectors.netns import NetnsView
 from hostmedic.collectors.ns_sockets import NamespaceSockets, TcpRead
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
@@ -95,6 +101,7 @@ class BandwidthMonitor:
         self._read_s = -1e9
         self._netns_totals: dict[int, Traffic] = {}  # containers' interface counters
         self._cookie_owner: dict[int, int] = {}
+        self._option_bytes: dict[int, WaitingOptions] = {}  # TCP option bytes, by cookie
         self._connect_owner: dict[FourTuple, int] = {}
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
         self._datagram_source: DatagramSource | None = None
@@ -233,11 +240,14 @@ class BandwidthMonitor:
                 interface = self._interface_of(inode, s.remote_ip)
                 if interface != LOOPBACK:
                     tcp.append((space, s, delta, interface))
-        attributed = self._tcp_flows(tcp)
+        counted = DatagramRead([])
         if self._datagram_source is not None:
             counted = self._datagram_source.read(self._netns_cookies, self._interface_name)
+        tcp = self._with_option_bytes(tcp, counted.tcp_options)
+        attributed = self._tcp_flows(tcp)
+        if counted.datagrams:
             attributed += self._datagram_owners.attribute(
-                counted, self._spaces, self._net_dirs(), self._interface_of
+                counted.datagrams, self._spaces, self._net_dirs(), self._interface_of
             )
         for pid in {k.pid for k, _ in attributed if k.pid is not None}:
             if pid not in self._process_info:
@@ -249,6 +259,16 @@ class BandwidthMonitor:
             self._connect_owner.pop(_four_tuple(netns, s), None)
         self._bound_caches(reads)
         self._start_refresh(now)
+
+    def _with_option_bytes(
+        self,
+        tcp: list[tuple[NamespaceSockets, TcpSample, Traffic, str | None]],
+        option_bytes: dict[int, Traffic],
+    ) -> list[tuple[NamespaceSockets, TcpSample, Traffic, str | None]]:
+        """The TCP growth with the SACK option bytes the kernel counted for each socket."""
+        pairs = [(s.cookie, d) for _, s, d, _ in tcp]
+        grown, self._option_bytes = add_option_bytes(pairs, self._option_bytes, option_bytes)
+        return [(space, s, g, i) for (space, s, _, i), g in zip(tcp, grown, strict=True)]
 
     def _idle(self, netns: int) -> bool:
         """Whether a container's sockets need no dump this tick: it has no process (so no

@@ -8,9 +8,12 @@ that a socket sends or receives, on every cgroup and in every network namespace,
 adds to a counter. It never drops anything (it always returns 1, "allow") and coexists with
 other programs on the same hooks (link-based attach is multi-attach).
 
-The program exits at once for TCP (sock_diag counts TCP exactly). For other IP traffic it
-reads the IP and transport headers by direct packet access and adds the IP-level bytes and
-the packet count to an LRU hash keyed by::
+sock_diag counts TCP payload and segments exactly; for TCP the program only looks at the
+header length and, in the rare segment whose options go beyond the usual timestamp option
+(SACK blocks during loss), adds the extra option bytes under the socket cookie alone
+(handshake segments excluded: their options are known). For other IP traffic it reads the
+IP and transport headers by direct packet access and adds the IP-level bytes and the
+packet count to an LRU hash keyed by::
 
     socket cookie | local address | remote address | local port | remote port |
     family | protocol | outgoing | ICMP type
@@ -46,7 +49,9 @@ from hostmedic.collectors.bpf import (
     FP,
     JEQ,
     JGT,
+    JLE,
     JNE,
+    JSET,
     LSH,
     MUL,
     R0,
@@ -59,6 +64,7 @@ from hostmedic.collectors.bpf import (
     R7,
     R8,
     R9,
+    RSH,
     SUB,
     BpfError,
     Insn,
@@ -84,6 +90,8 @@ _SKB_LEN, _SKB_PROTOCOL, _SKB_IFINDEX, _SKB_DATA, _SKB_DATA_END, _SKB_GSO_SEGS =
 _ETH_P_IP_BE, _ETH_P_IPV6_BE = 0x0008, 0xDD86  # skb->protocol is big-endian in a u32
 _IPV4_FRAGMENT_OFFSET_BE = 0xFF1F  # htons(0x1fff), as a little-endian u16 load sees it
 _BPF_NOEXIST = 1
+_TCP_SYN = 0x02
+_TCP_USUAL_HEADER = 32  # 20 bytes + the timestamp option (NOP, NOP, 10 bytes)
 _ECHO = {socket.IPPROTO_ICMP: (0, 8), socket.IPPROTO_ICMPV6: (128, 129)}
 PROGRAM_NAME = "hm_datagrams"
 
@@ -125,26 +133,26 @@ def build_program(counters_fd: int, *, outgoing: bool) -> bytes:
         bpf.alu_imm(ADD, R3, 40),
         bpf.jmp_reg(JGT, R3, R9, "out"),
         bpf.ldx(1, R4, R8, 6),
-        bpf.jmp_imm(JEQ, R4, socket.IPPROTO_TCP, "out"),
         bpf.st_imm(1, FP, k + _K_FAMILY, socket.AF_INET6),
+        bpf.mov_imm(R5, 40),
+        bpf.jmp_imm(JEQ, R4, socket.IPPROTO_TCP, "tcp"),
         *_copy(R8, 8, k + src_at, 16),
         *_copy(R8, 24, k + dst_at, 16),
-        bpf.mov_imm(R5, 40),
         bpf.ja("l4"),
         Label("v4"),
         bpf.mov_reg(R3, R8),
         bpf.alu_imm(ADD, R3, 20),
         bpf.jmp_reg(JGT, R3, R9, "out"),
         bpf.ldx(1, R4, R8, 9),
-        bpf.jmp_imm(JEQ, R4, socket.IPPROTO_TCP, "out"),
         bpf.st_imm(1, FP, k + _K_FAMILY, socket.AF_INET),
-        *_copy(R8, 12, k + src_at, 4),
-        *_copy(R8, 16, k + dst_at, 4),
         bpf.ldx(1, R5, R8, 0),
         bpf.alu_imm(AND, R5, 0x0F),
         bpf.alu_imm(LSH, R5, 2),
         bpf.ldx(2, R3, R8, 6),
         bpf.alu_imm(AND, R3, _IPV4_FRAGMENT_OFFSET_BE),
+        bpf.jmp_imm(JEQ, R4, socket.IPPROTO_TCP, "tcp4"),
+        *_copy(R8, 12, k + src_at, 4),
+        *_copy(R8, 16, k + dst_at, 4),
         bpf.jmp_imm(JNE, R3, 0, "count"),  # a later fragment carries no transport header
         Label("l4"),
         # r4 = protocol, r5 = transport header offset (bounded: 20..60 or 40)
@@ -193,6 +201,31 @@ def build_program(counters_fd: int, *, outgoing: bool) -> bytes:
         bpf.alu_imm(ADD, R5, 8),
         Insn(ALU64 | MUL | X, R2, R5),
         Insn(ALU64 | ADD | X, R7, R2),
+        bpf.ja("key"),
+        # TCP (sock_diag counts its payload and segments): only the option bytes beyond
+        # the 12-byte timestamp option, which tcp_info cannot tell — SACK blocks of ACKs
+        # sent or received during loss, MD5 signatures. Handshake segments are known.
+        Label("tcp4"),
+        bpf.jmp_imm(JNE, R3, 0, "out"),
+        Label("tcp"),
+        bpf.mov_reg(R3, R8),
+        Insn(ALU64 | ADD | X, R3, R5),
+        bpf.mov_reg(R2, R3),
+        bpf.alu_imm(ADD, R2, 14),
+        bpf.jmp_reg(JGT, R2, R9, "out"),
+        bpf.ldx(1, R2, R3, 13),
+        bpf.jmp_imm(JSET, R2, _TCP_SYN, "out"),
+        bpf.ldx(1, R7, R3, 12),
+        bpf.alu_imm(RSH, R7, 2),
+        bpf.alu_imm(AND, R7, 0x3C),  # the TCP header's length in bytes
+        bpf.jmp_imm(JLE, R7, _TCP_USUAL_HEADER, "out"),
+        bpf.alu_imm(SUB, R7, _TCP_USUAL_HEADER),
+        bpf.st_imm(1, FP, k + _K_PROTO, socket.IPPROTO_TCP),
+        bpf.ldx(4, R9, R6, _SKB_GSO_SEGS),
+        bpf.jmp_imm(JGT, R9, 1, "tcp_segments"),
+        bpf.mov_imm(R9, 1),
+        Label("tcp_segments"),
+        Insn(ALU64 | MUL | X, R7, R9),
         Label("key"),
         bpf.st_imm(1, FP, k + _K_OUT, int(outgoing)),
         bpf.mov_reg(R1, R6),

@@ -8,20 +8,31 @@
   packet of the monitor's own namespace, but the kernel clones every outgoing packet for
   it (about a fifth of the maximum packet rate under a flood, like iftop and nethogs).
 
-Both return ``(netns inode, CountedDatagram)`` pairs for the namespaces asked for.
+Both return ``(netns inode, CountedDatagram)`` pairs for the namespaces asked for; the
+in-kernel counter also returns the TCP option bytes (SACK blocks) tcp_info cannot give.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hostmedic.analysis.accounting import Datagram
 from hostmedic.analysis.datagrams import CountedDatagram
-from hostmedic.analysis.skb_flows import PROTOCOLS, to_datagrams
+from hostmedic.analysis.skb_flows import PROTOCOLS, tcp_option_bytes, to_datagrams
 from hostmedic.errors import FactUnavailable
+from hostmedic.facts.bandwidth import Traffic
 
 InterfaceOf = Callable[[int, int], str | None]  # (netns inode, ifindex) -> name
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramRead:
+    """One read: the datagrams, and socket cookie → TCP option bytes (kernel only)."""
+
+    datagrams: list[tuple[int, CountedDatagram]]
+    tcp_options: dict[int, Traffic] = field(default_factory=dict)
 
 
 class DatagramSource(Protocol):
@@ -30,9 +41,7 @@ class DatagramSource(Protocol):
     method: str  # "kernel" or "ring", for reports and benchmarks
     drops: int  # packets the counter had to drop since start (ring only)
 
-    def read(
-        self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf
-    ) -> list[tuple[int, CountedDatagram]]: ...
+    def read(self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf) -> DatagramRead: ...
 
     def close(self) -> None: ...
 
@@ -48,11 +57,11 @@ class KernelDatagrams:
 
         self._counter = CgroupSkbCounter()
 
-    def read(
-        self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf
-    ) -> list[tuple[int, CountedDatagram]]:
+    def read(self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf) -> DatagramRead:
         """Counts since the last read of the namespaces whose cookies are in ``netns_inodes``."""
-        return to_datagrams(self._counter.read(), netns_inodes, interface_of)
+        flows = self._counter.read()
+        datagrams = to_datagrams(flows, netns_inodes, interface_of)
+        return DatagramRead(datagrams, tcp_option_bytes(flows))
 
     def close(self) -> None:
         self._counter.close()
@@ -71,10 +80,9 @@ class RingDatagrams:
         self._capture.start()
         self.drops = 0
 
-    def read(
-        self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf
-    ) -> list[tuple[int, CountedDatagram]]:
-        """Packets counted since the last read (of the own namespace only)."""
+    def read(self, netns_inodes: Mapping[int, int], interface_of: InterfaceOf) -> DatagramRead:
+        """Packets counted since the last read (of the own namespace only; the ring filter
+        passes no TCP, so SACK option bytes stay uncounted)."""
         from hostmedic.collectors.packets import decode_key
 
         snapshot = self._capture.snapshot_and_reset()
@@ -95,7 +103,7 @@ class RingDatagrams:
                 ip_bytes,
             )
             counted.append((self._own, CountedDatagram(d, k.icmp_type, k.icmp_echo_id)))
-        return counted
+        return DatagramRead(counted)
 
     def close(self) -> None:
         self._capture.stop()
