@@ -14,10 +14,10 @@ Needs root, nethogs, iftop, iperf3 (and nginx + curl for the HTTP scenario). Wai
 until no namespace of the heavy scale benchmark (``hmE-``) exists, and records the load
 average with every result. Usage, from the repository root::
 
-    sudo .venv/bin/python benchmarks/bandwidth/compare.py            # ≈ 7 min
-    sudo .venv/bin/python benchmarks/bandwidth/compare.py --quick    # ≈ 3 min
-    sudo .venv/bin/python benchmarks/bandwidth/compare.py --only bulk_tcp,flood
-    sudo .venv/bin/python benchmarks/bandwidth/compare.py --only soak         # 600 s soak
+    .venv/bin/python benchmarks/bandwidth/compare.py            # ≈ 7 min
+    .venv/bin/python benchmarks/bandwidth/compare.py --quick    # ≈ 3 min
+    .venv/bin/python benchmarks/bandwidth/compare.py --only bulk_tcp,flood
+    .venv/bin/python benchmarks/bandwidth/compare.py --only soak         # 600 s soak
 
 Prints Markdown tables and writes ``benchmarks/results/compare-<date>.json``.
 """

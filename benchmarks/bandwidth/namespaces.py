@@ -12,8 +12,8 @@ the re-discovery of the containers every 10 s runs on a helper thread).
 
 Needs root. Not a test. Usage (from the repository root)::
 
-    sudo .venv/bin/python benchmarks/bandwidth/namespaces.py      # N = 0, 20, 50; idle, busy
-    sudo .venv/bin/python benchmarks/bandwidth/namespaces.py --counts 20 --cycles 30
+    .venv/bin/python benchmarks/bandwidth/namespaces.py      # N = 0, 20, 50; idle, busy
+    .venv/bin/python benchmarks/bandwidth/namespaces.py --counts 20 --cycles 30
 
 Prints a Markdown table and writes ``benchmarks/results/namespaces-<date>.json``.
 """

@@ -18,9 +18,9 @@ the start() time, the monitor's and the world's memory, and a breakdown of the w
 
 Needs root. Not a test: never run it in CI. Usage (from the repository root)::
 
-    sudo .venv/bin/python benchmarks/bandwidth/scale.py --quick        # 5k sockets, < 60 s
-    sudo .venv/bin/python benchmarks/bandwidth/scale.py                # 20k and 50k, 2k procs
-    sudo .venv/bin/python benchmarks/bandwidth/scale.py --sockets 20000 --processes 2000
+    .venv/bin/python benchmarks/bandwidth/scale.py --quick        # 5k sockets, < 60 s
+    .venv/bin/python benchmarks/bandwidth/scale.py                # 20k and 50k, 2k procs
+    .venv/bin/python benchmarks/bandwidth/scale.py --sockets 20000 --processes 2000
 
 Prints a Markdown table and writes ``benchmarks/results/scale-<date>.json``.
 """

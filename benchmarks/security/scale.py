@@ -4,8 +4,8 @@ disk whose logs a long brute-force run swelled (auth.log, btmp), compared with
 
 Usage, from the repository root (root for the live part)::
 
-    sudo .venv/bin/python benchmarks/security/scale.py            # ≈ 1 min
-    sudo .venv/bin/python benchmarks/security/scale.py --lines 200000
+    .venv/bin/python benchmarks/security/scale.py            # ≈ 1 min
+    .venv/bin/python benchmarks/security/scale.py --lines 200000
 
 Prints a Markdown table and writes ``benchmarks/results/security-<date>.json``.
 """

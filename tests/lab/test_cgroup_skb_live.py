@@ -265,4 +265,6 @@ def test_sack_option_bytes_make_a_lossy_tcp_flow_exact(lab: Lab) -> None:
     (counted,) = tcp
     assert (counted.tx_packets, counted.rx_packets) == (tx_packets, rx_packets)
     assert counted.rx_bytes == rx_bytes  # b's ACKs with their SACK blocks
+    # and there were some: more than 52-byte ACKs (+ 8 option bytes of the SYN-ACK)
+    assert counted.rx_bytes > 52 * counted.rx_packets + 8
     assert counted.tx_bytes == tx_bytes

@@ -1,0 +1,228 @@
+"""What each monitor costs per packet under a small-packet UDP flood: machine CPU per packet.
+
+``compare.py``'s flood section measures the machine's maximum packet rate directly (three
+unpinned senders as fast as they go, each monitor run bracketed by runs without one). On a
+2-vCPU VM that rate moves by ±10 % from one run to the next, more than the 5 % bar, so it
+cannot show a cost of a few per cent. This script measures the same thing the other way
+round: one sender pinned to CPU 0 sends a fixed number of 16-byte datagrams as fast as it
+can (``iperf3 -u -l 16 -b 0 -k N``) over a veth pair, and the machine's busy CPU time
+(``/proc/stat``: everything but idle and iowait, every process, softirq and monitor
+included) is divided by the packets the sending device counted. While the machine is CPU
+bound, its maximum packet rate is inversely proportional to that cost, so
+
+    max packet rate reduction = 1 − cost without a monitor / cost with it.
+
+Noise only ever adds CPU time, so the *lowest* cost of the rounds is the estimate (as
+``timeit`` takes the best of its repeats); the median is shown beside it. Receivers:
+``remote`` (the peer drops the flood in its prerouting hook, before any socket, as when the
+receiver is another host) and ``local`` (an iperf3 server on CPU 1 receives it: sender and
+receiver share the machine, and every packet crosses hostmedic's counter twice).
+
+Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network namespaces
+``hmB-*`` of its own, lab addresses only, every run bounded. Usage (repository root)::
+
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 8 min
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py --rounds 3 --receivers remote
+
+Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import compare_lab  # noqa: E402,F401  (puts the repository root on sys.path)
+from compare_lab import loadavg  # noqa: E402
+from compare_monitors import hostmedic_argv, iftop_argv, nethogs_argv  # noqa: E402
+from tests.lab.veth import B4, Lab, veth_lab  # noqa: E402
+
+REPO = HERE.parents[1]
+HOSTMEDIC = REPO / ".venv" / "bin" / "hostmedic"
+RESULTS = REPO / "benchmarks" / "results"
+MONITORS = ("none", "hostmedic", "nethogs", "iftop")
+RECEIVERS = ("remote", "local")
+PORT = 5201
+PAYLOAD = 16
+IDLE_FIELDS = (3, 4)  # idle, iowait in a /proc/stat cpu line
+MONITOR_SETTLE_S = 3.0
+
+
+def busy_jiffies() -> int:
+    """Busy CPU time of the whole machine (all CPUs), in clock ticks."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(v for i, v in enumerate(fields[:8]) if i not in IDLE_FIELDS)
+
+
+def tx_packets(lab: Lab) -> int:
+    text = subprocess.run(
+        ["ip", "netns", "exec", lab.a, "cat", "/proc/net/dev"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout  # fmt: skip
+    for line in text.splitlines()[2:]:
+        name, _, data = line.partition(":")
+        if name.strip() == lab.dev_a:
+            return int(data.split()[9])
+    raise LookupError(lab.dev_a)
+
+
+def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+    argv = {
+        "none": None,
+        "hostmedic": hostmedic_argv(str(HOSTMEDIC), seconds),
+        "nethogs": nethogs_argv([lab.dev_a], False, 0, seconds),
+        "iftop": iftop_argv(lab.dev_a, seconds),
+    }[name]
+    if argv is None:
+        return None
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", lab.a, "timeout", str(seconds + 10), *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(MONITOR_SETTLE_S)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{name} exited {proc.returncode} before the flood")
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def receiver(lab: Lab, kind: str) -> None:
+    """``remote``: b drops the flood before any socket; ``local``: nothing is dropped."""
+    subprocess.run(["ip", "netns", "exec", lab.b, "nft", "delete", "table", "inet", "hm_cost"],
+                   capture_output=True, check=False, timeout=10)  # fmt: skip
+    if kind == "remote":
+        rules = (
+            "table inet hm_cost {\n chain pre {\n  type filter hook prerouting priority -300;\n"
+            f"  ip length {20 + 8 + PAYLOAD} udp dport {PORT} drop\n }}\n}}\n"
+        )
+        subprocess.run(["ip", "netns", "exec", lab.b, "nft", "-f", "-"], input=rules.encode(),
+                       capture_output=True, check=True, timeout=10)  # fmt: skip
+
+
+def one_run(lab: Lab, monitor: str, kind: str, packets: int) -> dict[str, Any]:
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
+         "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    mon = None
+    try:
+        time.sleep(0.5)
+        mon = start_monitor(lab, monitor, 60)
+        p0, j0, t0 = tx_packets(lab), busy_jiffies(), time.monotonic()
+        subprocess.run(
+            ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", "iperf3", "-c", B4, "-p",
+             str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-k", str(packets)],
+            capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+        j1, t1, p1 = busy_jiffies(), time.monotonic(), tx_packets(lab)
+    finally:
+        stop(mon)
+        server.wait(timeout=30)
+    sent = p1 - p0
+    busy_s = (j1 - j0) / os.sysconf("SC_CLK_TCK")
+    return {
+        "monitor": monitor,
+        "receiver": kind,
+        "packets": sent,
+        "busy_s": busy_s,
+        "wall_s": t1 - t0,
+        "ns_per_packet": busy_s / sent * 1e9,
+        "loadavg": loadavg(),
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for kind in dict.fromkeys(r["receiver"] for r in runs):
+        costs = {
+            m: [r["ns_per_packet"] for r in runs if r["receiver"] == kind and r["monitor"] == m]
+            for m in dict.fromkeys(r["monitor"] for r in runs)
+        }
+        base_min, base_median = min(costs["none"]), statistics.median(costs["none"])
+        for m, values in costs.items():
+            rows.append({
+                "receiver": kind,
+                "monitor": m,
+                "runs": len(values),
+                "best_ns": min(values),
+                "median_ns": statistics.median(values),
+                "reduction_best": 1 - base_min / min(values),
+                "reduction_median": 1 - base_median / statistics.median(values),
+            })  # fmt: skip
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| receiver | monitor | runs | ns/packet best | median"
+        " | max rate reduction (best) | (median) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        cut = "–" if r["monitor"] == "none" else f"{100 * r['reduction_best']:.1f} %"
+        cut_m = "–" if r["monitor"] == "none" else f"{100 * r['reduction_median']:.1f} %"
+        out.append(f"| {r['receiver']} | {r['monitor']} | {r['runs']} | {r['best_ns']:.0f} | "
+                   f"{r['median_ns']:.0f} | {cut} | {cut_m} |")  # fmt: skip
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--packets", type=int, default=1_000_000, help="datagrams per run")
+    ap.add_argument("--receivers", default=",".join(RECEIVERS))
+    ap.add_argument("--monitors", default=",".join(MONITORS))
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("packet_cost.py needs root (network namespaces, nftables)", file=sys.stderr)
+        return 2
+    monitors = [m for m in args.monitors.split(",") if m]
+    if "none" not in monitors:
+        monitors.insert(0, "none")
+    started = dt.datetime.now(dt.UTC)
+    runs = []
+    with veth_lab() as lab:
+        for kind in [k for k in args.receivers.split(",") if k]:
+            receiver(lab, kind)
+            for rnd in range(args.rounds):
+                for m in monitors:
+                    run = one_run(lab, m, kind, args.packets)
+                    runs.append(run)
+                    cost, load = run["ns_per_packet"], run["loadavg"][0]
+                    line = f"[{rnd}] {kind:6s} {m:9s} {cost:7.0f} ns/packet (load {load})"
+                    print(line, flush=True)
+    rows = summarize(runs)
+    print(render(rows))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    path = Path(args.out) / f"packet-cost-{started:%Y-%m-%d-%H%M%S}.json"
+    path.write_text(json.dumps({"started": started.isoformat(), "runs": runs, "rows": rows},
+                               indent=1))  # fmt: skip
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
