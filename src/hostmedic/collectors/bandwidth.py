@@ -42,6 +42,7 @@ from hostmedic.collectors.procfs import SocketOwners, read_process_info
 from hostmedic.collectors.sockdiag import DestroyListener, SockDiag
 from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traffic
+from hostmedic.gc_pause import cyclic_gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,12 @@ class BandwidthMonitor:
         return attachment.host_interface if attachment is not None else None
 
     def sample(self) -> None:
-        """One tick: read every source, attribute, add to the ledger."""
+        """One tick: read every source, attribute, add to the ledger. Tens of thousands of
+        short-lived tuples and no cycles: the cyclic GC waits until after the tick."""
+        with cyclic_gc_paused():
+            self._sample()
+
+    def _sample(self) -> None:
         assert self.ledger is not None and self._watch is not None
         self._refresh_namespaces()  # the view read on a helper thread since the last tick
         self._owners.begin_tick()
