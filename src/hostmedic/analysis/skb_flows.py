@@ -129,10 +129,10 @@ def tcp_option_bytes(flows: Iterable[SkbFlow]) -> dict[int, Traffic]:
     return extra
 
 
-# How many reads option bytes wait for their socket: the sockets of a container are read
-# from the tick after its namespace is found (a process started in it), and then give
-# their whole life's counters at once.
-OPTION_BYTES_WAIT_READS = 5
+# How many reads option bytes wait for their socket: a container's sockets are read only
+# once a process of it is known, which the monitor re-discovers every 10 s (at one read a
+# second: up to 11 reads later), and then give their whole life's counters at once.
+OPTION_BYTES_WAIT_READS = 12
 
 
 @dataclass(frozen=True, slots=True)
