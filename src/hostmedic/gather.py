@@ -12,7 +12,7 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from hostmedic.errors import FactUnavailable, UsageError
 from hostmedic.facts.bandwidth import BandwidthFacts, ProcessUsage
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hostmedic.collectors.geo import CountryLookup
 
 Progress = Callable[[float], None]
+T = TypeVar("T")
 
 
 def home_country(settings: Settings, geo: CountryLookup) -> str | None:
@@ -95,6 +96,21 @@ class GatherContext:
     options: MonitorOptions
     root: str = "/"
     live: bool = True
+    _readings: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def once(self, name: str, read: Callable[[], T]) -> T:
+        """``read()`` the first time any source asks for ``name`` during this gather, the
+        same result (or the same FactUnavailable) afterwards: two categories needing one
+        reading (the firewall, for ftp and for network) see one snapshot, read once."""
+        if name not in self._readings:
+            try:
+                self._readings[name] = read()
+            except FactUnavailable as exc:
+                self._readings[name] = exc
+        held = self._readings[name]
+        if isinstance(held, FactUnavailable):
+            raise held
+        return cast(T, held)
 
 
 class Collection(Protocol):

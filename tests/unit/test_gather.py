@@ -69,3 +69,26 @@ def test_windowed_source_is_ticked_and_closed(sources):
     facts = gather({"instant", "windowed"}, _ctx(0.2), seen.append)
     assert facts["windowed"] >= 2 and sources.closed
     assert seen[-1] == 1.0
+
+
+def test_a_reading_two_sources_need_is_made_once_and_shared():
+    """The firewall, read for ftp and for network, is one snapshot (and one failure)."""
+    ctx = _ctx(0)
+    calls: list[str] = []
+
+    def read() -> dict[str, int]:
+        calls.append("read")
+        return {"rules": 3}
+
+    first, second = ctx.once("firewall", read), ctx.once("firewall", read)
+    assert first is second and calls == ["read"]
+
+    def refused() -> None:
+        calls.append("refused")
+        raise FactUnavailable("nft: permission denied", key="reason.generic")
+
+    for _ in range(2):
+        with pytest.raises(FactUnavailable, match="permission denied"):
+            ctx.once("ruleset", refused)
+    assert calls == ["read", "refused"]
+    assert _ctx(0).once("firewall", read) == {"rules": 3} and len(calls) == 3  # per gather

@@ -304,7 +304,7 @@ def ftp_source(ctx: GatherContext) -> Collection:
     ruleset: FirewallFacts | FactUnavailable
     if ctx.live:
         try:
-            ruleset = read_firewall()
+            ruleset = ctx.once("firewall", read_firewall)
         except FactUnavailable as exc:
             ruleset = exc
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hostmedic.collectors import firewall as firewall_collector
@@ -23,7 +24,13 @@ from hostmedic.collectors.service_events import read_service_events, unit_of
 from hostmedic.collectors.sockdiag import SockDiag
 from hostmedic.collectors.vantage import read_vantage
 from hostmedic.errors import FactUnavailable, ParseError
-from hostmedic.facts.network import Listener, LocalConnect, NetworkFacts, PartSkipped
+from hostmedic.facts.network import (
+    FirewallFacts,
+    Listener,
+    LocalConnect,
+    NetworkFacts,
+    PartSkipped,
+)
 from hostmedic.probes.connect import ConnectProbe, run_connects
 
 if TYPE_CHECKING:
@@ -114,8 +121,13 @@ def loopback_test(
     )
 
 
-def collect_network(root: str, live: bool) -> NetworkFacts:
-    """Every inside check that can run here; a part that cannot says why in ``skipped``."""
+def collect_network(
+    root: str,
+    live: bool,
+    read_firewall: Callable[[], FirewallFacts] = firewall_collector.read_firewall,
+) -> NetworkFacts:
+    """Every inside check that can run here; a part that cannot says why in ``skipped``.
+    ``read_firewall``: how to get the ruleset (a gather shares one reading)."""
     vantage = read_vantage("target")
     skipped: list[PartSkipped] = []
     values: dict[str, Any] = {}
@@ -132,7 +144,7 @@ def collect_network(root: str, live: bool) -> NetworkFacts:
         attempt("listeners", read_listeners)
         own = vantage.addresses
         attempt("loopback", lambda: loopback_test(values.get("listeners", ()), own))
-        attempt("firewall", firewall_collector.read_firewall)
+        attempt("firewall", read_firewall)
         attempt("gateways", network_config.read_gateways)
         attempt("events", read_service_events)
     else:
@@ -147,4 +159,7 @@ def network_source(ctx: GatherContext) -> Collection:
     """The ``network`` category for :data:`hostmedic.gather.SOURCES` (instant checks)."""
     from hostmedic.gather import Instant  # gather imports this module: import at call time
 
-    return Instant({"network": collect_network(ctx.root, ctx.live)})
+    def firewall() -> FirewallFacts:
+        return ctx.once("firewall", firewall_collector.read_firewall)
+
+    return Instant({"network": collect_network(ctx.root, ctx.live, firewall)})
