@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hostmedic.collectors.health import mysql, postgres
-from hostmedic.collectors.health.dblocal import parse_proc_net_unix, scan_log_tail
+from hostmedic.collectors.health.dblocal import parse_proc_net_unix, scan_log_tail, scan_log_tails
 from hostmedic.collectors.health.kernel_log import (
     find_oom_events,
     parse_kernel_text,
@@ -250,3 +250,5 @@ def test_log_tail_line_numbers(tmp_path):
     assert tail is not None and tail.first_line == tail.last_line == 5001  # ...numbered in full
     assert scan_log_tail(str(tmp_path / "missing"), mysql.TOO_MANY, 100) is None
     assert scan_log_tail(str(FIX / "meminfo.txt"), re.compile("nope"), 100) is None
+    logs = [str(tmp_path / "missing"), str(big), str(FIX / "meminfo.txt")]
+    assert scan_log_tails(logs, mysql.TOO_MANY, 100) == (tail,)  # only logs with a match

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from hostmedic.collectors.health.mountinfo import health_data
 from hostmedic.facts.health_storage import LogHits
@@ -138,3 +138,11 @@ def scan_log_tail(path: str, pattern: re.Pattern[str], tail_bytes: int) -> LogHi
             first = first or number
             last, sample = number, row[:300]
     return LogHits(path, first, last, count, sample) if count else None
+
+
+def scan_log_tails(
+    paths: Iterable[str], pattern: re.Pattern[str], tail_bytes: int
+) -> tuple[LogHits, ...]:
+    """:func:`scan_log_tail` of each log, keeping those with a match."""
+    found = (scan_log_tail(path, pattern, tail_bytes) for path in paths)
+    return tuple(hits for hits in found if hits is not None)

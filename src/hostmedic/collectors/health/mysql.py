@@ -14,9 +14,9 @@ import os
 import re
 import shutil
 
-from hostmedic.collectors.health.dblocal import run_client, scan_log_tail, unix_sockets_of
+from hostmedic.collectors.health.dblocal import run_client, scan_log_tails, unix_sockets_of
 from hostmedic.errors import ParseError
-from hostmedic.facts.health_storage import DatabaseServer, LockWait, LogHits
+from hostmedic.facts.health_storage import DatabaseServer, LockWait
 
 STATUS = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN "
@@ -141,11 +141,6 @@ def collect(pid: int, name: str, defaults_file: str, tail_bytes: int) -> Databas
         code, out, _ = run_client([*base, query])
         if code == 0:
             waits += parse_lock_waits(out, blockers)
-    hits: list[LogHits] = []
-    for path in _log_paths(status):
-        found = scan_log_tail(path, TOO_MANY, tail_bytes)
-        if found:
-            hits.append(found)
     return DatabaseServer(
         kind="mysql",
         pid=pid,
@@ -160,5 +155,5 @@ def collect(pid: int, name: str, defaults_file: str, tail_bytes: int) -> Databas
         refused_connections=_int(status.get("connection_errors_max_connections")),
         peak_connections=_int(status.get("max_used_connections")),
         lock_waits=tuple(waits),
-        log_hits=tuple(hits),
+        log_hits=scan_log_tails(_log_paths(status), TOO_MANY, tail_bytes),
     )

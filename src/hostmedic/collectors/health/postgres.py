@@ -14,9 +14,9 @@ import pwd
 import re
 import shutil
 
-from hostmedic.collectors.health.dblocal import run_client, scan_log_tail, unix_sockets_of
+from hostmedic.collectors.health.dblocal import run_client, scan_log_tails, unix_sockets_of
 from hostmedic.errors import ParseError
-from hostmedic.facts.health_storage import DatabaseServer, LockWait, LogHits
+from hostmedic.facts.health_storage import DatabaseServer, LockWait
 
 SETTINGS = (
     "SELECT current_setting('max_connections'), "
@@ -113,11 +113,6 @@ def collect(pid: int, name: str, os_user: str, tail_bytes: int) -> DatabaseServe
         return unreachable("reason.health.db_refused", str(exc), endpoint)
     code, out, _ = run_client([*base, LOCK_WAITS], as_user)
     waits = parse_lock_waits(out) if code == 0 else []
-    hits: list[LogHits] = []
-    for path in _log_files(data_dir, log_dir):
-        found = scan_log_tail(path, TOO_MANY, tail_bytes)
-        if found:
-            hits.append(found)
     return DatabaseServer(
         kind="postgres",
         pid=pid,
@@ -132,5 +127,5 @@ def collect(pid: int, name: str, os_user: str, tail_bytes: int) -> DatabaseServe
         refused_connections=None,
         peak_connections=None,
         lock_waits=tuple(waits),
-        log_hits=tuple(hits),
+        log_hits=scan_log_tails(_log_files(data_dir, log_dir), TOO_MANY, tail_bytes),
     )
