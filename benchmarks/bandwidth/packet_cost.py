@@ -23,6 +23,10 @@ Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network n
 
     .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 8 min
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --rounds 3 --receivers remote
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py --monitors counter,counter-hash
+
+(``counter`` / ``counter-hash``: the in-kernel counter alone, with and without its
+socket-storage fast path for connected sockets; see ``counter_only.py``.)
 
 Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json``.
 """
@@ -52,6 +56,8 @@ REPO = HERE.parents[1]
 HOSTMEDIC = REPO / ".venv" / "bin" / "hostmedic"
 RESULTS = REPO / "benchmarks" / "results"
 MONITORS = ("none", "hostmedic", "nethogs", "iftop")
+# ablations, on request: the in-kernel counter alone, with and without its fast path
+COUNTER_ONLY = HERE / "counter_only.py"
 RECEIVERS = ("remote", "local")
 PORT = 5201
 PAYLOAD = 16
@@ -84,6 +90,8 @@ def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] 
         "hostmedic": hostmedic_argv(str(HOSTMEDIC), seconds),
         "nethogs": nethogs_argv([lab.dev_a], False, 0, seconds),
         "iftop": iftop_argv(lab.dev_a, seconds),
+        "counter": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds)],
+        "counter-hash": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--hash"],
     }[name]
     if argv is None:
         return None

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import pytest
 from hostmedic.analysis.skb_flows import SkbFlow
 from hostmedic.collectors import bpf
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter, netns_cookie
+from hostmedic.collectors.datagram_programs import STORAGE
 from hostmedic.errors import FactUnavailable
 from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
 
@@ -268,3 +270,124 @@ def test_sack_option_bytes_make_a_lossy_tcp_flow_exact(lab: Lab) -> None:
     # and there were some: more than 52-byte ACKs (+ 8 option bytes of the SYN-ACK)
     assert counted.rx_bytes > 52 * counted.rx_packets + 8
     assert counted.tx_bytes == tx_bytes
+
+
+def _connected_pair(lab: Lab, family: int) -> tuple[socket.socket, socket.socket]:
+    """``(a_sock, b_sock)``: UDP sockets connected to each other across the veth."""
+    a_ip, b_ip = (A4, B4) if family == socket.AF_INET else (A6, B6)
+    a_sock, b_sock = (
+        lab.sock(lab.a, family, socket.SOCK_DGRAM),
+        lab.sock(lab.b, family, socket.SOCK_DGRAM),
+    )
+    a_sock.bind((a_ip, 0))
+    b_sock.bind((b_ip, 0))
+    a_sock.connect(b_sock.getsockname()[:2])
+    b_sock.connect(a_sock.getsockname()[:2])
+    return a_sock, b_sock
+
+
+def _totals(flows: list[SkbFlow], **match: object) -> tuple[int, int]:
+    """Packets and bytes of the UDP flows that match (neighbour discovery may come too)."""
+    hits = [
+        f for f in flows if f.protocol == 17 and all(getattr(f, k) == v for k, v in match.items())
+    ]
+    return sum(f.packets for f in hits), sum(f.ip_bytes for f in hits)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
+    lab: Lab, fast_path: bool
+) -> None:
+    """Connected sockets go through their socket storage (or the hash map, without the fast
+    path): the same exact counts, namespaces, sender and interface, over reads taken between
+    the sends. What a connected socket sends elsewhere (sendto, or after connecting to
+    another peer) is another flow."""
+    pair4, pair6 = _connected_pair(lab, socket.AF_INET), _connected_pair(lab, socket.AF_INET6)
+    (a4, b4), (a6, b6) = pair4, pair6
+    other = lab.sock(lab.b, socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind((B4, 0))
+    ns_a, ns_b = netns_cookie(a4), netns_cookie(b4)
+    flows: list[SkbFlow] = []
+    with a4, b4, a6, b6, other, _counter(fast_path=fast_path) as counter:
+        assert (counter.storage_fd >= 0) == fast_path, counter.fast_path_unavailable
+        for rnd in range(3):
+            for _ in range(40):
+                a4.send(b"4" * 100)
+                a6.send(b"6" * 60)
+            for _ in range(10):
+                b4.send(b"r" * 30)
+            a4.sendto(b"x" * 10, other.getsockname())
+            if fast_path and rnd == 0:
+                fd = struct.pack("=i", a4.fileno())  # socket storage is keyed by a socket fd
+                stored = bpf.map_lookup(counter.storage_fd, fd, STORAGE.size)
+                assert stored is not None  # tx bytes and packets since the last flush:
+                assert STORAGE.unpack(stored)[:2] == (40 * 128, 40)
+            time.sleep(0.05)
+            flows += [f for f in counter.read() if f.netns_cookie in (ns_a, ns_b)]
+        a4.connect(other.getsockname())  # connected elsewhere: not the stored peer
+        for _ in range(5):
+            a4.send(b"x" * 10)
+        time.sleep(0.05)
+        flows += [f for f in counter.read() if f.netns_cookie in (ns_a, ns_b)]
+        port_a4, port_b4, port_o = a4.getsockname()[1], b4.getsockname()[1], other.getsockname()[1]
+    out_a4 = [
+        f for f in flows if f.netns_cookie == ns_a and f.outgoing and f.remote_port == port_b4
+    ]
+    assert _totals(out_a4) == (120, 120 * (20 + 8 + 100))
+    assert {(f.local_ip, f.local_port, f.remote_ip, f.tgid) for f in out_a4} == {
+        (A4, port_a4, B4, os.getpid())
+    }
+    assert _totals(flows, netns_cookie=ns_b, outgoing=False, local_port=port_b4) == (120, 120 * 128)
+    assert _totals(flows, netns_cookie=ns_a, outgoing=True, family=socket.AF_INET6) == (
+        120, 120 * (40 + 8 + 60),
+    )  # fmt: skip
+    assert _totals(flows, netns_cookie=ns_b, outgoing=False, family=socket.AF_INET6) == (
+        120, 120 * 108,
+    )  # fmt: skip
+    assert _totals(flows, netns_cookie=ns_b, outgoing=True, local_port=port_b4) == (30, 30 * 58)
+    assert _totals(flows, netns_cookie=ns_a, outgoing=False, remote_port=port_b4) == (30, 30 * 58)
+    assert _totals(flows, netns_cookie=ns_a, outgoing=True, remote_port=port_o) == (8, 8 * 38)
+    ifindexes = {f.ifindex for f in flows if f.protocol == 17}
+    assert len(ifindexes) <= 2 and 1 not in ifindexes  # each namespace's veth end, never lo
+
+
+def test_a_connected_socket_closed_between_reads_is_counted_at_release(lab: Lab) -> None:
+    """Its storage dies with it: the release hook moves the last counts to the map, with
+    the closing process as the sender."""
+    a4, b4 = _connected_pair(lab, socket.AF_INET)
+    ns_a = netns_cookie(a4)
+    with b4, _counter() as counter:
+        if counter.storage_fd < 0:
+            pytest.skip(f"no fast path here: {counter.fast_path_unavailable}")
+        for _ in range(7):
+            a4.send(b"c" * 72)
+        port = a4.getsockname()[1]
+        a4.close()
+        flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
+    assert [(f.local_port, f.packets, f.ip_bytes, f.tgid) for f in flows] == [
+        (port, 7, 7 * 100, os.getpid())
+    ]
+
+
+def test_sends_racing_the_reads_lose_and_double_nothing(lab: Lab) -> None:
+    """A thread sends while the counter is read back to back: every flush takes each count
+    with an atomic exchange, so the reads add up to exactly what was sent."""
+    import threading
+
+    a4, b4 = _connected_pair(lab, socket.AF_INET)
+    ns_a, total = netns_cookie(a4), 20_000
+    got = [0, 0]
+    with a4, b4, _counter() as counter:
+        sender = threading.Thread(target=lambda: [a4.send(b"r" * 16) for _ in range(total)])
+        sender.start()
+        deadline = time.monotonic() + 60
+        while sender.is_alive() and time.monotonic() < deadline:
+            for f in counter.read():
+                if f.netns_cookie == ns_a and f.outgoing and f.protocol == 17:
+                    got[0], got[1] = got[0] + f.packets, got[1] + f.ip_bytes
+        sender.join(timeout=10)
+        time.sleep(0.05)
+        for f in counter.read():
+            if f.netns_cookie == ns_a and f.outgoing and f.protocol == 17:
+                got[0], got[1] = got[0] + f.packets, got[1] + f.ip_bytes
+    assert got == [total, total * 44]

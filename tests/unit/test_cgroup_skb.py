@@ -1,5 +1,5 @@
 """Pure tests of the in-kernel UDP/ICMP counter: its program, its map entries, and finding
-the cgroup-v2 mount (collectors/cgroup_skb.py, collectors/cgroupfs.py)."""
+the cgroup-v2 mount (collectors/datagram_programs.py, cgroup_skb.py, cgroupfs.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hostmedic.collectors import bpf
-from hostmedic.collectors.cgroup_skb import KEY, VALUE, build_program, parse_entry
+from hostmedic.collectors.cgroup_skb import parse_entry
 from hostmedic.collectors.cgroupfs import find_cgroup2_root, parse_mountinfo
+from hostmedic.collectors.datagram_programs import (
+    KEY,
+    STORAGE,
+    VALUE,
+    build_flush_program,
+    build_program,
+    build_release_program,
+)
 from hostmedic.errors import ParseError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cgroup"
@@ -28,26 +36,66 @@ def test_atomic_add_and_register_jumps_encode_to_known_bytes() -> None:
     assert bpf.assemble(prog)[:8] == bytes.fromhex("2d93010000000000")
 
 
-@pytest.mark.parametrize("outgoing", [False, True])
-def test_the_program_only_ever_allows(outgoing: bool) -> None:
-    """Every exit returns 1: the counter can never drop a packet."""
-    code = build_program(7, outgoing=outgoing)
-    insns = [_INSN.unpack_from(code, i) for i in range(0, len(code), 8)]
+def test_atomic_exchange_encodes_to_known_bytes() -> None:
+    # r7 = xchg(*(u64 *)(r6 + 16), r7): STX | ATOMIC | DW, imm = BPF_XCHG | BPF_FETCH
+    assert bpf.assemble([bpf.atomic_xchg(8, bpf.R6, 16, bpf.R7)]) == bytes.fromhex(
+        "db761000e1000000"
+    )
+
+
+def test_the_socket_storage_btf_describes_an_int_key_and_a_u64_array() -> None:
+    blob, key_id, value_id = bpf.u64_array_btf(STORAGE.size // 8)
+    magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(
+        "=HBBIIIII", blob
+    )
+    assert (magic, version, hdr_len, type_off, str_off) == (0xEB9F, 1, 24, 0, type_len)
+    assert len(blob) == 24 + type_len + str_len and blob.endswith(b"\0int\0u64\0")
+    types = struct.unpack_from("=IIIIIIIIIIIIII", blob, 24)
+    assert types[1] >> 24 == 1 and types[2] == 4  # type 1: a 4-byte int (the key)
+    assert types[5] >> 24 == 1 and types[6] == 8  # type 2: a u64
+    assert types[9] >> 24 == 3 and types[11:] == (2, 1, STORAGE.size // 8)  # type 3: u64[n]
+    assert (key_id, value_id) == (1, 3)
+
+
+def _insns(code: bytes) -> list[tuple[int, int, int, int]]:
+    return [_INSN.unpack_from(code, i) for i in range(0, len(code), 8)]
+
+
+def _calls(code: bytes) -> set[int]:
+    return {imm for op, _r, _o, imm in _insns(code) if op == 0x85}
+
+
+def _every_exit_returns(code: bytes, value: int) -> bool:
+    insns = _insns(code)
     exits = [i for i, (op, *_rest) in enumerate(insns) if op == 0x95]
-    assert exits, "no exit instruction"
-    for i in exits:
-        op, regs, _off, imm = insns[i - 1]
-        assert (op, regs & 0x0F, imm) == (0xB7, bpf.R0, 1)  # r0 = 1 right before
-    assert len(insns) < 200  # a few dozen instructions per packet
+    return bool(exits) and all(
+        (insns[i - 1][0], insns[i - 1][1] & 0x0F, insns[i - 1][3]) == (0xB7, bpf.R0, value)
+        for i in exits
+    )
+
+
+@pytest.mark.parametrize("storage", [-1, 8])
+@pytest.mark.parametrize("outgoing", [False, True])
+def test_the_program_only_ever_allows(outgoing: bool, storage: int) -> None:
+    """Every exit returns 1: the counter can never drop a packet."""
+    code = build_program(7, outgoing=outgoing, storage_fd=storage)
+    assert _every_exit_returns(code, 1)  # r0 = 1 right before each exit
+    assert len(code) // 8 < 300  # a few dozen instructions per packet
+    assert (bpf.FN_SK_STORAGE_GET in _calls(code)) == (storage >= 0)
+
+
+def test_the_release_hook_allows_and_the_iterator_returns_zero() -> None:
+    release, flush = build_release_program(7, 8), build_flush_program(7)
+    assert _every_exit_returns(release, 1) and _every_exit_returns(flush, 0)
+    # the closing process names the sender; the iterator keeps the stored one
+    assert bpf.FN_GET_CURRENT_PID_TGID in _calls(release)
+    assert bpf.FN_GET_CURRENT_PID_TGID not in _calls(flush)
+    assert bpf.FN_SK_STORAGE_GET in _calls(release) and bpf.FN_SK_STORAGE_GET not in _calls(flush)
 
 
 def test_only_the_egress_program_asks_who_sends() -> None:
-    def calls(code: bytes) -> set[int]:
-        insns = [_INSN.unpack_from(code, i) for i in range(0, len(code), 8)]
-        return {imm for op, _r, _o, imm in insns if op == 0x85}
-
-    assert bpf.FN_GET_CURRENT_PID_TGID in calls(build_program(7, outgoing=True))
-    assert bpf.FN_GET_CURRENT_PID_TGID not in calls(build_program(7, outgoing=False))
+    assert bpf.FN_GET_CURRENT_PID_TGID in _calls(build_program(7, outgoing=True))
+    assert bpf.FN_GET_CURRENT_PID_TGID not in _calls(build_program(7, outgoing=False))
 
 
 def _key(

@@ -41,15 +41,23 @@ PROG_LOAD = 5
 PROG_GET_FD_BY_ID = 13
 OBJ_GET_INFO_BY_FD = 15
 RAW_TRACEPOINT_OPEN = 17
+BTF_LOAD = 18
 MAP_LOOKUP_AND_DELETE_BATCH = 25
 LINK_CREATE = 28
+ITER_CREATE = 33
 
 MAP_TYPE_HASH = 1
 MAP_TYPE_LRU_HASH = 9
+MAP_TYPE_SK_STORAGE = 24
+MAP_F_NO_PREALLOC = 1
 PROG_TYPE_CGROUP_SKB = 8
+PROG_TYPE_CGROUP_SOCK = 9
 PROG_TYPE_RAW_TRACEPOINT = 17
+PROG_TYPE_TRACING = 26
 ATTACH_CGROUP_INET_INGRESS = 0
 ATTACH_CGROUP_INET_EGRESS = 1
+ATTACH_TRACE_ITER = 28
+ATTACH_CGROUP_INET_SOCK_RELEASE = 34
 
 # Helper function ids (enum bpf_func_id).
 FN_MAP_LOOKUP_ELEM = 1
@@ -60,8 +68,10 @@ FN_KTIME_GET_NS = 5
 FN_GET_CURRENT_PID_TGID = 14
 FN_GET_CURRENT_COMM = 16
 FN_GET_SOCKET_COOKIE = 46
-FN_GET_NETNS_COOKIE = 122
+FN_SK_STORAGE_GET = 107
 FN_PROBE_READ_KERNEL = 113
+FN_GET_NETNS_COOKIE = 122
+SK_STORAGE_GET_F_CREATE = 1
 
 _ATTR_SIZE = 128  # larger than every attr layout used here; the kernel wants the tail zeroed
 _LOG_SIZE = 1 << 20
@@ -118,12 +128,45 @@ def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:
 # -- maps ----------------------------------------------------------------------------------
 
 
-def map_create(map_type: int, key_size: int, value_size: int, max_entries: int, name: str) -> int:
-    """Create a map and return its fd (the caller owns and must close it)."""
+def map_create(
+    map_type: int,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    name: str,
+    *,
+    flags: int = 0,
+    btf: tuple[int, int, int] = (0, 0, 0),
+) -> int:
+    """Create a map and return its fd (the caller owns and must close it). ``btf`` is
+    (BTF fd, key type id, value type id), which some map types require (socket storage)."""
     attr = _attr(
-        "=IIIIIII16s", map_type, key_size, value_size, max_entries, 0, 0, 0, name.encode()[:15]
-    )
+        "=IIIIIII16sIIII",
+        map_type, key_size, value_size, max_entries, flags, 0, 0, name.encode()[:15], 0, *btf,
+    )  # fmt: skip
     return bpf(MAP_CREATE, attr, f"creating BPF map {name}")
+
+
+def btf_load(blob: bytes) -> int:
+    """Load a BTF blob (type information some maps need) and return its fd."""
+    data = ctypes.create_string_buffer(blob, len(blob))
+    attr = _attr("=QQIII", _addr(data), 0, len(blob), 0, 0)
+    return bpf(BTF_LOAD, attr, "loading BTF type information")
+
+
+def u64_array_btf(nelems: int) -> tuple[bytes, int, int]:
+    """A minimal BTF blob describing an ``int`` key and a ``u64[nelems]`` value: the blob,
+    the key's and the value's type ids (for :func:`map_create`'s ``btf``). Pure."""
+    strings = b"\0int\0u64\0"
+    kind_int, kind_array, int_signed = 1, 3, 1
+    types = struct.pack(
+        "=IIII" "IIII" "IIIIII",
+        1, kind_int << 24, 4, int_signed << 24 | 32,  # 1: int
+        5, kind_int << 24, 8, 64,  # 2: u64
+        0, kind_array << 24, 0, 2, 1, nelems,  # 3: u64[nelems]
+    )  # fmt: skip
+    header = struct.pack("=HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return header + types + strings, 1, 3
 
 
 def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
@@ -259,8 +302,18 @@ class MapDrain:
 # -- programs ------------------------------------------------------------------------------
 
 
-def prog_load(prog_type: int, insns: bytes, name: str, license_: str = "GPL") -> int:
+def prog_load(
+    prog_type: int,
+    insns: bytes,
+    name: str,
+    license_: str = "GPL",
+    *,
+    attach_type: int = 0,
+    attach_btf_id: int = 0,
+) -> int:
     """Load a program and return its fd; on failure BpfError.log holds the verifier log.
+    ``attach_type`` (expected_attach_type) and ``attach_btf_id`` (a kernel function's
+    vmlinux BTF id) are for the program types that need them.
 
     The first attempt asks for no log (logging slows the verifier, and a too-small buffer
     fails the load on new kernels); only a failed load is repeated with the log enabled.
@@ -271,7 +324,7 @@ def prog_load(prog_type: int, insns: bytes, name: str, license_: str = "GPL") ->
 
     def attempt(log_level: int) -> int:
         attr = _attr(
-            "=IIQQIIQII16s",
+            "=IIQQIIQII16sII36xI",
             prog_type,
             len(insns) // 8,
             _addr(code),
@@ -282,6 +335,9 @@ def prog_load(prog_type: int, insns: bytes, name: str, license_: str = "GPL") ->
             0,
             0,
             name.encode()[:15],
+            0,
+            attach_type,
+            attach_btf_id,
         )
         return bpf(PROG_LOAD, attr, f"loading BPF program {name}")
 
@@ -305,13 +361,30 @@ def raw_tracepoint_open(name: str, prog_fd: int) -> int:
     return bpf(RAW_TRACEPOINT_OPEN, _attr("=QI", _addr(tp), prog_fd), f"attaching to {name}")
 
 
-def link_create(prog_fd: int, target_fd: int, attach_type: int, what: str) -> int:
+def link_create(
+    prog_fd: int, target_fd: int, attach_type: int, what: str, *, iter_map_fd: int = -1
+) -> int:
     """Attach a program with BPF_LINK_CREATE (e.g. a cgroup program to a cgroup directory
     fd) and return the link fd: the attachment lives exactly as long as that fd, so a
     killed process never leaves the program attached. Cgroup links always coexist with
-    other programs on the same hook (BPF_F_ALLOW_MULTI semantics)."""
-    attr = _attr("=IIII", prog_fd, target_fd, attach_type, 0)
+    other programs on the same hook (BPF_F_ALLOW_MULTI semantics). ``iter_map_fd``: the
+    map a map-element iterator program walks."""
+    if iter_map_fd < 0:
+        return bpf(LINK_CREATE, _attr("=IIII", prog_fd, target_fd, attach_type, 0), what)
+    info = ctypes.create_string_buffer(struct.pack("=I", iter_map_fd), 8)
+    attr = _attr("=IIIIQI", prog_fd, target_fd, attach_type, 0, _addr(info), 8)
     return bpf(LINK_CREATE, attr, what)
+
+
+def iter_run(link_fd: int) -> None:
+    """Run an iterator program once over everything it walks (its output is discarded)."""
+    fd = bpf(ITER_CREATE, _attr("=II", link_fd, 0), "creating a BPF iterator")
+    try:
+        for _ in range(1 << 20):  # bounded: the programs here print nothing
+            if not os.read(fd, 4096):
+                return
+    finally:
+        os.close(fd)
 
 
 def object_id(fd: int) -> int:
@@ -340,6 +413,7 @@ def prog_exists(prog_id: int) -> bool:
 LD, LDX, ST, STX, ALU, JMP, JMP32, ALU64 = range(8)
 W, H, B, DW = 0x00, 0x08, 0x10, 0x18
 IMM, MEM, ATOMIC = 0x00, 0x60, 0xC0
+_FETCH = 0x01
 K, X = 0x00, 0x08
 ADD, SUB, MUL, DIV, OR, AND, LSH, RSH = 0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70
 MOV = 0xB0
@@ -405,6 +479,11 @@ def st_imm(size: int, dst: int, off: int, imm: int) -> Insn:
 def atomic_add(size: int, dst: int, off: int, src: int) -> Insn:
     """``*(uN *)(dst + off) += src`` atomically (BPF_ATOMIC | BPF_ADD; 4 or 8 bytes)."""
     return Insn(STX | ATOMIC | _SIZE[size], dst, src, off, ADD)
+
+
+def atomic_xchg(size: int, dst: int, off: int, src: int) -> Insn:
+    """``src = xchg(*(uN *)(dst + off), src)``: read and replace atomically (BPF_XCHG)."""
+    return Insn(STX | ATOMIC | _SIZE[size], dst, src, off, 0xE0 | _FETCH)
 
 
 def jmp_reg(op: int, dst: int, src: int, target: str) -> Insn:
