@@ -351,21 +351,26 @@ def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
     assert len(ifindexes) <= 2 and 1 not in ifindexes  # each namespace's veth end, never lo
 
 
-def test_a_connected_socket_closed_between_reads_is_counted_at_release(lab: Lab) -> None:
+@pytest.mark.parametrize(("family", "header"), [(socket.AF_INET, 28), (socket.AF_INET6, 48)])
+def test_a_connected_socket_closed_between_reads_is_counted_at_release(
+    lab: Lab, family: int, header: int
+) -> None:
     """Its storage dies with it: the release hook moves the last counts to the map, with
     the closing process as the sender."""
-    a4, b4 = _connected_pair(lab, socket.AF_INET)
-    ns_a = netns_cookie(a4)
-    with b4, _counter() as counter:
+    a_sock, b_sock = _connected_pair(lab, family)
+    ns_a = netns_cookie(a_sock)
+    with b_sock, _counter() as counter:
         if counter.storage_fd < 0:
             pytest.skip(f"no fast path here: {counter.fast_path_unavailable}")
         for _ in range(7):
-            a4.send(b"c" * 72)
-        port = a4.getsockname()[1]
-        a4.close()
-        flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
+            a_sock.send(b"c" * 72)
+        port = a_sock.getsockname()[1]
+        a_sock.close()
+        flows = [
+            f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing and f.protocol == 17
+        ]
     assert [(f.local_port, f.packets, f.ip_bytes, f.tgid) for f in flows] == [
-        (port, 7, 7 * 100, os.getpid())
+        (port, 7, 7 * (header + 72), os.getpid())
     ]
 
 
