@@ -160,6 +160,32 @@ def test_fast_path_matches_full_validation(monkeypatch: pytest.MonkeyPatch) -> N
     assert fast == learned == slow
 
 
+def test_changed_only_fingerprints_agree_between_the_fast_and_the_validating_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The learned layout reads only the cookie and the counters of an unchanged socket: it
+    must record the same fingerprints, and skip the same sockets, as the full parse."""
+    data = load("tcp4") + load("tcp6")
+
+    def changed_only(previous: dict[int, sockdiag.Fingerprint]) -> tuple[list, dict]:
+        current: dict[int, sockdiag.Fingerprint] = {}
+        records: list = []
+        sockdiag._parse_into(data, TCP, None, records, (previous, current))
+        return records, current
+
+    sockdiag._LAYOUTS.clear()
+    changed_only({})  # learns the layouts
+    fast_first, fast_fp = changed_only({})
+    fast_again, _ = changed_only(fast_fp)
+    moved = {c: (fp[0] + 1, *fp[1:]) for c, fp in fast_fp.items()}  # bytes_acked moved
+    assert len(changed_only(moved)[0]) == len(fast_first)
+    monkeypatch.setattr(sockdiag, "_learn_layout", lambda *a: None)
+    sockdiag._LAYOUTS.clear()
+    slow_first, slow_fp = changed_only({})
+    assert fast_fp == slow_fp and fast_first == slow_first and fast_first
+    assert fast_again == [] == changed_only(slow_fp)[0]
+
+
 def test_messages_after_done_and_other_sequences() -> None:
     records, done = parse_diag_messages(load("udp4") + b"garbage!", protocol=UDP)
     assert done and len(records) == 2
