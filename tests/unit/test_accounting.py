@@ -125,6 +125,28 @@ def test_socket_in_dump_and_destroyed_in_same_tick_is_not_double_counted():
     assert sum(d.tx_bytes for _, d in deltas) == 600
 
 
+def test_changed_only_updates_remember_idle_sockets_and_forget_vanished_ones():
+    """With ``alive`` (every open cookie; 9 is a listener, never in ``live``), ``live``
+    holds only the sockets that moved."""
+    tracker = TcpDeltaTracker()
+
+    def update(live, alive, closed=()):
+        return sorted(
+            (s.cookie, d.tx_bytes) for s, d in tracker.update(live, closed, {*alive, 9}, 1)
+        )
+
+    assert update([sample(1, 1000), sample(2, 500)], {1, 2}) == []  # the baseline
+    assert update([], {1, 2}) == []  # both idle
+    assert update([sample(2, 800)], {1, 2}) == [(2, 300)]
+    # 1 closes (destroy event) in the same tick as 3 is born and 2 stays idle
+    assert update([sample(3, 50)], {2, 3}, closed=[sample(1, 1200)]) == [(1, 200), (3, 50)]
+    # 2 vanishes without a destroy event (a dropped event): it is forgotten, so its
+    # cookie, were it ever seen again, would count from zero
+    assert update([], {3}) == []
+    assert update([sample(2, 900)], {2, 3}) == [(2, 900)]
+    assert update([sample(3, 70)], {2, 3}) == [(3, 20)]
+
+
 def test_udp_index_prefers_connected_then_bound_then_wildcard():
     index = UdpSocketIndex(
         [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from hostmedic.facts.bandwidth import FlowKey, Rates, Traffic
@@ -108,18 +108,23 @@ class TcpDeltaTracker:
         self,
         live: Iterable[TcpSample],
         closed: Iterable[TcpSample] = (),
-        alive: Container[int] | None = None,
+        alive: Collection[int] | None = None,
+        untracked: int = 0,
     ) -> list[tuple[TcpSample, Traffic]]:
         """Growth of every socket since the previous update.
 
         ``live`` lists open sockets; when ``alive`` (the cookies of every open socket) is
         given, ``live`` may hold only the sockets whose counters changed — the others keep
         their remembered counters. Without it, a socket missing from ``live`` is gone.
+        ``untracked``: how many of ``alive`` never come in ``live`` (listeners).
         """
         deltas: list[tuple[TcpSample, Traffic]] = []
-        seen = {} if alive is None else {c: t for c, t in self._last.items() if c in alive}
+        last = self._last
+        # with ``alive``, the remembered counters are updated in place: rebuilding a dict of
+        # every open socket each tick costs ~5 ms at 50,000 sockets
+        seen: dict[int, Traffic] = {} if alive is None else last
         for sample in live:
-            before = self._last.get(sample.cookie)
+            before = last.get(sample.cookie)
             seen[sample.cookie] = sample.traffic
             if before is None and not self._baselined:
                 continue
@@ -129,12 +134,15 @@ class TcpDeltaTracker:
             if not delta.is_zero:
                 deltas.append((sample, delta))
         for sample in closed:
-            before = seen.pop(sample.cookie, None) or self._last.get(sample.cookie)
+            before = seen.pop(sample.cookie, None) or last.get(sample.cookie)
             if before is None and not self._baselined:
                 continue
             delta = _growth(sample.traffic, before or Traffic())
             if not delta.is_zero:
                 deltas.append((sample, delta))
+        if alive is not None and len(seen) + untracked != len(alive):
+            # a socket vanished without a destroy event (every open one is remembered)
+            seen = {c: t for c, t in seen.items() if c in alive}
         self._last = seen
         self._baselined = True
         return deltas

@@ -142,7 +142,8 @@ class NamespaceSockets:
         ports = set(read.listeners)
         closed = [tcp_sample(r, self.inode, ports) for r in read.destroyed]
         live = [tcp_sample(r, self.inode, ports) for r in read.changed]
-        return self.tcp.update(live, closed, alive=read.fingerprints), closed
+        listeners = len(self._listener_cookies)
+        return self.tcp.update(live, closed, read.fingerprints, listeners), closed
 
     def udp_bindings(self) -> list[UdpBinding]:
         """The UDP sockets now, then those of the previous dump: a socket that closed since
