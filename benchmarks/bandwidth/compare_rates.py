@@ -9,6 +9,10 @@ is wrapped so that the peer's veth counters are read at the very moment the moni
 its clock: truth and tool share their timestamps. The truth for a window of ``k`` seconds
 ending at a tick is the counter difference over the last ``k`` seconds of wall time
 (counters interpolated linearly between ticks; the rate is steady), divided by ``k``.
+The tool reads its own counters a moment after its clock (up to a few milliseconds, the
+tick's reads), so the peer's counters are read again when each tick is done: the
+*bracketed* error measures the tool against the truth interval between the two readings
+(0 inside it), which a bursty sender's single write landing in that moment cannot move.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ def _child_run(schedule: str, args: argparse.Namespace, out: dict[str, Any]) -> 
 
     m = BandwidthMonitor(MonitorOptions(), clock=clock)
     m.start()
+    # the peer's counters again once the tick's reads are done: what the tool read lies
+    # between the clock read's counters and these (keyed by the tick's timestamp)
+    after_reads = [
+        (m.ledger.now_s if m.ledger else 0.0, *_peer_counters(args.truth_pid, args.truth_dev))
+    ]
     ticks = []
     try:
         start = time.monotonic()
@@ -62,6 +71,10 @@ def _child_run(schedule: str, args: argparse.Namespace, out: dict[str, Any]) -> 
             else:
                 time.sleep(1.0)
             m.sample()
+            if m.ledger:
+                after_reads.append(
+                    (m.ledger.now_s, *_peer_counters(args.truth_pid, args.truth_dev))
+                )
             f = m.facts(lambda ip: None, None)
             proc = next((p for p in f.processes if p.pid == args.pid), None)
             iface = next((i for i in f.interfaces if i.name == args.device), None)
@@ -75,7 +88,7 @@ def _child_run(schedule: str, args: argparse.Namespace, out: dict[str, Any]) -> 
             )
     finally:
         m.close()
-    out[schedule] = {"clock_reads": clock_reads, "ticks": ticks}
+    out[schedule] = {"clock_reads": clock_reads, "after_reads": after_reads, "ticks": ticks}
 
 
 def _rates(r: Any) -> dict[str, float]:
@@ -104,23 +117,44 @@ def _truth_at(reads: list[tuple[float, int, int]], t: float) -> tuple[float, flo
     return x0 + a * (x1 - x0), y0 + a * (y1 - y0)
 
 
+def _bracketed_error(
+    tool: float, window: tuple[float, float], window_after: tuple[float, float]
+) -> float:
+    """The tool's bytes against the truth *interval* its reading instants allow: the tool
+    reads its counters a moment after the clock read, so the bytes of a window lie between
+    before(end) − after(start) and after(end) − before(start). 0 inside; outside, the
+    distance to the nearer bound relative to the truth."""
+    (start, end), (start_after, end_after) = window, window_after
+    truth, low, high = end - start, end - start_after, end_after - start
+    if low <= tool <= high:
+        return 0.0
+    return (tool - (high if tool > high else low)) / truth
+
+
 def analyse(run: dict[str, Any]) -> dict[str, Any]:
-    """Per window and row kind: tool/truth − 1 at every tick where the window is full."""
+    """Per window and row kind: tool/truth − 1 at every tick where the window is full
+    (``errors``), and the same against the truth interval of the reading instants
+    (``bracketed``, when the run recorded the counters after each tick)."""
     reads = [tuple(r) for r in run["clock_reads"]]
+    after = [tuple(r) for r in run.get("after_reads", [])]
     result: dict[str, Any] = {}
     for kind in ("process", "interface"):
         for w in WINDOWS:
-            errors = []
+            errors, bracketed = [], []
             for tick in run["ticks"]:
                 if tick[kind] is None or tick["elapsed_s"] < w - 0.01:
                     continue
                 now = tick["now_s"]
                 a, b = _truth_at(reads, now - w), _truth_at(reads, now)
-                if a is None or b is None:
+                if a is None or b is None or b[0] <= a[0]:
                     continue
-                truth_rate = (b[0] - a[0]) / w
-                if truth_rate > 0:
-                    errors.append(tick[kind][f"tx_{w}s"] / truth_rate - 1)
+                tool = tick[kind][f"tx_{w}s"] * w
+                errors.append(tool / (b[0] - a[0]) - 1)
+                a2, b2 = (
+                    (_truth_at(after, now - w), _truth_at(after, now)) if after else (None, None)
+                )
+                if a2 is not None and b2 is not None:
+                    bracketed.append(_bracketed_error(tool, (a[0], b[0]), (a2[0], b2[0])))
             if errors:
                 result[f"{kind} tx {w}s"] = {
                     "n": len(errors),
@@ -129,6 +163,8 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
                     "within_1pct": sum(abs(e) <= 0.01 for e in errors) / len(errors),
                     "errors": [round(e, 5) for e in errors],
                 }
+                if bracketed:
+                    result[f"{kind} tx {w}s"]["max_abs_bracketed"] = max(map(abs, bracketed))
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(reads)]
     result["tick_gap_s"] = {"min": min(gaps), "max": max(gaps)} if gaps else None
     return result

@@ -222,13 +222,20 @@ def rates_table(rates: dict[str, Any]) -> str:
                     if r is None
                     else f"max {pct(r['max_abs_error'])}, mean {100 * r['mean_error']:+.2f} %,"
                     f" {pct(r['within_1pct'], 0)} of {r['n']} ticks ≤ 1 %"
+                    + (
+                        f"; bracketed max {pct(r['max_abs_bracketed'])}"
+                        if "max_abs_bracketed" in r
+                        else ""
+                    )
                 )
             lines.append(f"| {schedule} | {kind} tx | " + " | ".join(cells) + " |")
     return "\n".join(lines) + (
         f"\n\niperf3 -b {rates['rate']} to one peer; monitors ticked {rates['seconds']} times"
         " (`absolute`: at start + n s, like `hostmedic top`'s timer; `drift`: sleep 1 s after"
         " each sample, like `hostmedic bandwidth`). Error = tool rate / true average over the"
-        " same last k seconds − 1, at every tick where the window is full."
+        " same last k seconds − 1, at every tick where the window is full; bracketed: against"
+        " the truth interval between the peer's counters at the tick's clock read and after"
+        " the tick's reads (0 inside)."
         f" Load average at start: {_load(rates)}."
     )
 
