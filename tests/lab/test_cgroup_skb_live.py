@@ -396,3 +396,24 @@ def test_sends_racing_the_reads_lose_and_double_nothing(lab: Lab) -> None:
             if f.netns_cookie == ns_a and f.outgoing and f.protocol == 17:
                 got[0], got[1] = got[0] + f.packets, got[1] + f.ip_bytes
     assert got == [total, total * 44]
+
+
+def test_a_failed_flush_keeps_the_counts_for_the_next_read(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a4, b4 = _connected_pair(lab, socket.AF_INET)
+    ns_a = netns_cookie(a4)
+    with a4, b4, _counter() as counter:
+        if counter.storage_fd < 0:
+            pytest.skip(f"no fast path here: {counter.fast_path_unavailable}")
+        for _ in range(9):
+            a4.send(b"f" * 12)
+
+        def refused(_link: int) -> None:
+            raise bpf.BpfError(12, "creating a BPF iterator")  # ENOMEM
+
+        with monkeypatch.context() as patched:
+            patched.setattr(bpf, "iter_run", refused)
+            assert _totals([f for f in counter.read() if f.netns_cookie == ns_a]) == (0, 0)
+        flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
+    assert _totals(flows) == (9, 9 * 40)

@@ -29,6 +29,7 @@ socket; the monitor handles those. The attachment lives exactly as long as the l
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import struct
@@ -50,6 +51,8 @@ from hostmedic.collectors.datagram_programs import (
     build_release_program,
 )
 from hostmedic.errors import FactUnavailable, ParseError
+
+log = logging.getLogger(__name__)
 
 
 def _ip(family: int, raw: bytes) -> str:
@@ -220,7 +223,10 @@ class CgroupSkbCounter:
         if not self._fds:
             raise ValueError("CgroupSkbCounter is closed")
         if self._iterator >= 0:
-            bpf.iter_run(self._iterator)
+            try:
+                bpf.iter_run(self._iterator)
+            except OSError as exc:  # transient (no memory): the counts wait in their slots
+                log.info("flushing the connected sockets' counts failed: %s", exc)
         return [parse_entry(k, v) for k, v in self._drain.pop()]
 
     def close(self) -> None:
