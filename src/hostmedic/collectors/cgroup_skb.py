@@ -206,6 +206,7 @@ class CgroupSkbCounter:
             for fd in fds:
                 os.close(fd)
             self.fast_path_unavailable = str(exc)
+            log.info("connected UDP sockets counted through the hash map: %s", exc)
             return -1
         self._fds += fds
         self._progs += [flush, release]
