@@ -417,3 +417,22 @@ def test_a_failed_flush_keeps_the_counts_for_the_next_read(
             assert _totals([f for f in counter.read() if f.netns_cookie == ns_a]) == (0, 0)
         flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
     assert _totals(flows) == (9, 9 * 40)
+
+
+def test_without_kernel_btf_connected_sockets_fall_back_to_the_hash_map(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hostmedic.collectors import btf
+
+    def missing() -> bytes:
+        raise FactUnavailable("the kernel exposes no BTF type information")
+
+    monkeypatch.setattr(btf, "read_vmlinux_btf", missing)
+    a4, b4 = _connected_pair(lab, socket.AF_INET)
+    ns_a = netns_cookie(a4)
+    with a4, b4, _counter() as counter:
+        assert counter.storage_fd == -1 and "BTF" in counter.fast_path_unavailable
+        for _ in range(4):
+            a4.send(b"h" * 20)
+        flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
+    assert _totals(flows) == (4, 4 * 48)
