@@ -72,7 +72,9 @@ _U64 = struct.Struct("=Q")
 # tcp_info from tcpi_options (offset 5) through tcpi_bytes_retrans (ends at offset 216):
 # options, bytes_acked, bytes_received, segs_out, segs_in, data_segs_in, data_segs_out,
 # bytes_sent, bytes_retrans. Read in one call when the kernel's struct is that long (4.19+).
-_TCPI_FMT = "5xB114xQQII8xII40xQQ"
+_TCPI_COUNTERS_AT = 120  # bytes_acked: the first of the 8 counters (``_fingerprint`` order)
+_TCPI_COUNTERS_FMT = "QQII8xII40xQQ"
+_TCPI_FMT = f"5xB{_TCPI_COUNTERS_AT - 6}x{_TCPI_COUNTERS_FMT}"
 _TCPI_FULL = struct.Struct("=" + _TCPI_FMT)
 _TCPI_PARTS = (  # (minimum attribute length, offset, struct) for shorter, older layouts
     (136, 120, struct.Struct("=QQ")),  # bytes_acked, bytes_received (4.1)
@@ -235,9 +237,8 @@ class _Layout:
         self.cgroup, self.info = cgroup, info  # indexes into values' result tuple
         # the cookie and the fingerprint counters only (``_fingerprint`` order), for the
         # changed-only dump: most sockets are unchanged and need nothing else
-        self.quick = struct.Struct(
-            f"={_COOKIE_AT}xII{info_at + 120 - _COOKIE_AT - 8}xQQII8xII40xQQ"
-        )
+        skip = info_at + _TCPI_COUNTERS_AT - _COOKIE_AT - 8
+        self.quick = struct.Struct(f"={_COOKIE_AT}xII{skip}x{_TCPI_COUNTERS_FMT}")
 
 
 _LAYOUTS: dict[int, _Layout | None] = {}  # payload length -> layout (None: use slow path)
