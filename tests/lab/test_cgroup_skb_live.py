@@ -424,10 +424,10 @@ def test_without_kernel_btf_connected_sockets_fall_back_to_the_hash_map(
 ) -> None:
     from hostmedic.collectors import btf
 
-    def missing() -> bytes:
+    def missing() -> btf.Btf:
         raise FactUnavailable("the kernel exposes no BTF type information")
 
-    monkeypatch.setattr(btf, "read_vmlinux_btf", missing)
+    monkeypatch.setattr(btf, "vmlinux_btf", missing)
     a4, b4 = _connected_pair(lab, socket.AF_INET)
     ns_a = netns_cookie(a4)
     with a4, b4, _counter() as counter:

@@ -29,6 +29,7 @@ from hostmedic.analysis.crossings import HostView, crossings
 from hostmedic.analysis.rollup import build_facts
 from hostmedic.analysis.skb_flows import WaitingOptions, add_option_bytes
 from hostmedic.collectors import netdev
+from hostmedic.collectors.btf import vmlinux_btf
 from hostmedic.collectors.containers import ContainerWatch
 from hostmedic.collectors.datagram_owners import DatagramOwners
 from hostmedic.collectors.datagram_sources import (
@@ -139,6 +140,7 @@ class BandwidthMonitor:
                 self.not_counted.append(("uncounted.udp_icmp", str(exc)))
         else:
             self.not_counted.append(("uncounted.udp_icmp", "disabled with --no-capture"))
+        vmlinux_btf.cache_clear()  # both eBPF sources are loaded: the kernel's BTF can go
         self._watch = ContainerWatch(
             self._netns, self.options.proc_root, containers=self.options.containers
         )

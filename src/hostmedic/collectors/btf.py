@@ -8,13 +8,15 @@ kind is *walked* so the type ids line up, but only structs, unions, typedefs, mo
 ints, pointers, arrays and enums are interpreted) and the string section.
 
 ``parse_btf(data)`` is pure and rejects malformed input with ``ParseError``;
-``read_vmlinux_btf()`` does the I/O. Anonymous struct/union members are flattened the way C
-does it, so ``field("sock_common", "skc_dport")`` finds the port inside
+``read_vmlinux_btf()`` does the I/O, ``vmlinux_btf()`` both, once. Anonymous
+struct/union members are flattened the way C does it, so
+``field("sock_common", "skc_dport")`` finds the port inside
 ``union { __portpair skc_portpair; struct { __be16 skc_dport; __u16 skc_num; }; }``.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from array import array
 from dataclasses import dataclass
@@ -288,3 +290,11 @@ def read_vmlinux_btf(path: Path = VMLINUX_BTF) -> bytes:
         ) from None
     except PermissionError:
         raise FactUnavailable(f"cannot read {path}: permission denied") from None
+
+
+@functools.cache
+def vmlinux_btf() -> Btf:
+    """The running kernel's BTF, parsed once (0.1 s, 7 MiB) for every program loaded while
+    the monitor starts; ``vmlinux_btf.cache_clear()`` releases it once they are loaded.
+    FactUnavailable (not cached) when the kernel exposes none."""
+    return parse_btf(read_vmlinux_btf())

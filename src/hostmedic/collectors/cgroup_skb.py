@@ -172,9 +172,9 @@ class CgroupSkbCounter:
         lacks any of them (socket storage 5.2, its iterator 5.9, release hook 5.9, BTF)."""
         fds: list[int] = []
         try:
-            from hostmedic.collectors.btf import KIND_FUNC, parse_btf, read_vmlinux_btf
+            from hostmedic.collectors.btf import KIND_FUNC, vmlinux_btf
 
-            target = parse_btf(read_vmlinux_btf()).find(ITER_TARGET, (KIND_FUNC,))
+            target = vmlinux_btf().find(ITER_TARGET, (KIND_FUNC,))
             blob, key_type, value_type = bpf.u64_array_btf(STORAGE.size // 8)
             fds.append(bpf.btf_load(blob))
             storage = bpf.map_create(

@@ -53,7 +53,7 @@ from hostmedic.collectors.bpf import (
     Insn,
     Label,
 )
-from hostmedic.collectors.btf import FieldLayout, parse_btf, read_vmlinux_btf
+from hostmedic.collectors.btf import Btf, FieldLayout, parse_btf, vmlinux_btf
 from hostmedic.errors import FactUnavailable, ParseError
 
 TRACEPOINT = "inet_sock_set_state"
@@ -115,9 +115,10 @@ class SockLayout:
     netns_inum: FieldLayout | None  # net.ns.inum; None when not found (netns reported as 0)
 
 
-def layout_from_btf(data: bytes) -> SockLayout:
-    """Extract the offsets from a raw BTF blob; ParseError for bad BTF, KeyError if absent."""
-    btf = parse_btf(data)
+def layout_from_btf(data: bytes | Btf) -> SockLayout:
+    """Extract the offsets from BTF (a raw blob or parsed); ParseError for bad BTF, KeyError
+    if absent."""
+    btf = data if isinstance(data, Btf) else parse_btf(data)
     fields = {name: btf.field("sock_common", name) for name in _SOCK_COMMON_FIELDS}
     for name in _SOCK_COMMON_V6:
         # A kernel built without IPv6 lacks these: it only ever reports AF_INET events.
@@ -365,7 +366,7 @@ class ConnectTracer:
         if sys.byteorder != "little":
             raise FactUnavailable("the connect tracer supports little-endian machines only")
         try:
-            layout = layout_from_btf(read_vmlinux_btf())
+            layout = layout_from_btf(vmlinux_btf())
         except (KeyError, ParseError) as exc:
             raise FactUnavailable(f"unexpected kernel socket layout in BTF: {exc}") from None
         self._fds: list[int] = []
