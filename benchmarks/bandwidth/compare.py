@@ -148,6 +148,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--max-wait", type=float, default=1200.0, help="seconds to wait at most")
     ap.add_argument("--flood-rounds", type=int, default=None)
     ap.add_argument(
+        "--rates-write-size",
+        default=None,
+        help="iperf3 -l for the rate windows (default iperf3's 128 KiB: one write is 1.05 %% "
+        "of a 2 s window at 50 Mbit/s, the granularity of the point truth)",
+    )
+    ap.add_argument(
         "--flood-receivers",
         default=",".join(RECEIVERS),
         help="where the flood is received: local (a socket on this machine), remote (dropped"
@@ -241,7 +247,10 @@ def main() -> int:
                 doc["loads"][kind] = _guarded(kind, load, kind, args.hostmedic, window)
         if "rates" in todo:
             checkpoint("rates")
-            doc["rates"] = _guarded("rates", run_rates, 14 if q else 45)
+            doc["rates"] = _guarded(
+                "rates", run_rates, 14 if q else 45, "50M", ("absolute", "drift"),
+                args.rates_write_size,
+            )  # fmt: skip
         if "flood" in todo:
             receivers = [r for r in args.flood_receivers.split(",") if r in RECEIVERS]
             configs: list[tuple[str | None, str]] = []

@@ -171,9 +171,13 @@ def analyse(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    seconds: int, rate: str = "50M", schedules: tuple[str, ...] = ("absolute", "drift")
+    seconds: int,
+    rate: str = "50M",
+    schedules: tuple[str, ...] = ("absolute", "drift"),
+    write_size: str | None = None,
 ) -> dict[str, Any]:
-    """iperf3 at ``rate`` to peer 1 for ``seconds`` + 7 s; the monitors tick ``seconds`` times."""
+    """iperf3 at ``rate`` to peer 1 for ``seconds`` + 7 s; the monitors tick ``seconds`` times.
+    ``write_size``: iperf3's ``-l`` (its default, 128 KiB, when None)."""
     from compare_lab import build, loadavg
 
     c = build(1, clock=False)
@@ -183,8 +187,9 @@ def run(
             p1.ns, ["timeout", f"{seconds + 40}", "iperf3", "-s", "-1", "-B", p1.peer_ip4]
         )
         c.lab.wait_listening(p1.ns, 5201)
+        sizes = ["-l", write_size] if write_size else []
         client = c.lab.spawn(
-            c.srv, ["iperf3", "-c", p1.peer_ip4, "-b", rate, "-t", f"{seconds + 7}"]
+            c.srv, ["iperf3", "-c", p1.peer_ip4, "-b", rate, "-t", f"{seconds + 7}", *sizes]
         )
         time.sleep(2.0)  # iperf3 at its steady rate before the monitors start
         load_start = loadavg()
@@ -219,6 +224,7 @@ def run(
         return {
             "seconds": seconds,
             "rate": rate,
+            "write_size": write_size or "128K (iperf3's default)",
             "loadavg": {"start": load_start, "end": loadavg()},
             "schedules": {s: analyse(raw[s]) for s in schedules},
         }

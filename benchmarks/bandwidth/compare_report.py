@@ -230,7 +230,8 @@ def rates_table(rates: dict[str, Any]) -> str:
                 )
             lines.append(f"| {schedule} | {kind} tx | " + " | ".join(cells) + " |")
     return "\n".join(lines) + (
-        f"\n\niperf3 -b {rates['rate']} to one peer; monitors ticked {rates['seconds']} times"
+        f"\n\niperf3 -b {rates['rate']} (writes of {rates.get('write_size', '128K')}) to one"
+        f" peer; monitors ticked {rates['seconds']} times"
         " (`absolute`: at start + n s, like `hostmedic top`'s timer; `drift`: sleep 1 s after"
         " each sample, like `hostmedic bandwidth`). Error = tool rate / true average over the"
         " same last k seconds − 1, at every tick where the window is full; bracketed: against"

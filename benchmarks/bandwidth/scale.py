@@ -222,8 +222,10 @@ class World:
             "--max-seconds": a.max_seconds,
             "--churn-per-tick": a.churn_per_tick,
         }
+        if a.no_tcp_iterator:
+            options["--no-tcp-iterator"] = ""
         args = [str(Path(__file__).resolve()), "--role", "monitor"]
-        args += [str(x) for kv in options.items() for x in kv]
+        args += [str(x) for kv in options.items() for x in kv if x != ""]
         proc = self._spawn(SRV, *args)
         proc.wait(timeout=a.max_seconds)
         if proc.returncode != 0:
@@ -395,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--churn-per-tick", type=int, default=5)
     p.add_argument("--max-seconds", type=int, default=900, help="hard bound on every process")
     p.add_argument("--quick", action="store_true", help="5k sockets, 500 processes, < 60 s")
+    p.add_argument(
+        "--no-tcp-iterator", action="store_true", help="full sock_diag dumps every tick (A/B)"
+    )
     p.add_argument("--role", choices=("orchestrate", "monitor"), default="orchestrate")
     p.add_argument("--world-file", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)

@@ -1,11 +1,12 @@
 """The measuring side of the bandwidth scale benchmark (runs inside the monitored namespace).
 
-Builds one ``BandwidthMonitor(MonitorOptions())``, times ``start()`` and then ``sample()``
-in three regimes -- idle sockets, steady traffic on ~1 % of sockets whose owners are known,
-and churn (new connections with bytes every tick, which forces the /proc/*/fd rescan) --
-then breaks the worst regime down twice: with wall-clock wrappers around the big steps of
-``sample()`` (low overhead, honest milliseconds) and with cProfile (per-function view,
-inflated by the profiler's per-call cost). Results go to a JSON file for ``scale.py``.
+Builds one ``BandwidthMonitor`` (``--no-tcp-iterator``: without the changed-only TCP
+iterator), times ``start()`` and then ``sample()`` in three regimes -- idle sockets,
+steady traffic on ~1 % of sockets whose owners are known, and churn (new connections with
+bytes every tick, which forces the /proc/*/fd rescan) -- then breaks the worst regime down
+twice: with wall-clock wrappers around the big steps of ``sample()`` (low overhead, honest
+milliseconds) and with cProfile (per-function view, inflated by the profiler's per-call
+cost). Results go to a JSON file for ``scale.py``.
 """
 
 from __future__ import annotations
@@ -126,6 +127,12 @@ def instrument(mon: Any, timers: Timers) -> None:
     timers.wrap(mon, "_drain_connects", "connect tracer drain")
     timers.wrap(mon.own.sockdiag, "dump", dump_label)
     timers.wrap(mon.own.sockdiag._nl, "recv", "kernel (recv)")
+    if mon._tcp_iterator is not None:
+        import hostmedic.collectors.tcp_iterator as ti
+
+        timers.wrap(mon._tcp_iterator, "read", "tcp iterator")
+        timers.wrap(ti.bpf, "iter_read", "kernel (iterator run)")
+        timers.wrap(ti, "parse_output", "parse")
     if mon.own.destroy is not None:
         timers.wrap(mon.own.destroy, "drain", "destroy drain")
     timers.wrap(mon.own.tcp, "update", "delta tracker")
@@ -269,7 +276,7 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
 
     result["rss_after_import_kib"] = rss_kib()
     churn = Churn(world, a.churn_per_tick, a.max_seconds)
-    mon = BandwidthMonitor(MonitorOptions())
+    mon = BandwidthMonitor(MonitorOptions(tcp_iterator=not a.no_tcp_iterator))
     try:
         t0 = time.perf_counter()
         mon.start()
@@ -280,6 +287,7 @@ def monitor_main(world_file: str, out_file: str, a: Any) -> None:
             "destroy": mon.own.destroy is not None,
             "connect_tracer": mon._tracer is not None,
             "capture": mon.datagram_method,
+            "tcp_iterator": mon.own.iterating,
         }
 
         def log(msg: str) -> None:

@@ -126,25 +126,37 @@ def test_socket_in_dump_and_destroyed_in_same_tick_is_not_double_counted():
 
 
 def test_changed_only_updates_remember_idle_sockets_and_forget_vanished_ones():
-    """With ``alive`` (every open cookie; 9 is a listener, never in ``live``), ``live``
-    holds only the sockets that moved."""
+    """``live`` holds only the sockets that moved; ``alive`` lists every open cookie (9 is a
+    listener, never in ``live``)."""
     tracker = TcpDeltaTracker()
 
     def update(live, alive, closed=()):
-        return sorted(
-            (s.cookie, d.tx_bytes) for s, d in tracker.update(live, closed, {*alive, 9}, 1)
-        )
+        deltas = tracker.update(live, closed, changed_only=True)
+        tracker.forget_vanished({*alive, 9}, 1)
+        return sorted((s.cookie, d.tx_bytes) for s, d in deltas)
 
     assert update([sample(1, 1000), sample(2, 500)], {1, 2}) == []  # the baseline
     assert update([], {1, 2}) == []  # both idle
     assert update([sample(2, 800)], {1, 2}) == [(2, 300)]
     # 1 closes (destroy event) in the same tick as 3 is born and 2 stays idle
     assert update([sample(3, 50)], {2, 3}, closed=[sample(1, 1200)]) == [(1, 200), (3, 50)]
-    # 2 vanishes without a destroy event (a dropped event): it is forgotten, so its
-    # cookie, were it ever seen again, would count from zero
+    assert (tracker.remembered, 2 in tracker, 1 in tracker) == (2, True, False)
+    # 2 leaves the kernel's tables before its destroy event (reset while its process still
+    # holds it): forgotten while open, its event later adds only what is new
     assert update([], {3}) == []
-    assert update([sample(2, 900)], {2, 3}) == [(2, 900)]
-    assert update([sample(3, 70)], {2, 3}) == [(3, 20)]
+    assert tracker.remembered == 1
+    assert update([], {3}, closed=[sample(2, 950)]) == [(2, 150)]
+    assert update([sample(3, 70)], {3}) == [(3, 20)]
+
+
+def test_forgotten_sockets_kept_for_a_late_destroy_event_are_bounded(monkeypatch):
+    monkeypatch.setattr(TcpDeltaTracker, "VANISHED_MAX", 2)
+    tracker = TcpDeltaTracker()
+    tracker.update([sample(c, 100) for c in (1, 2, 3)], changed_only=True)
+    tracker.forget_vanished(set())
+    # the oldest was dropped: its event counts it whole (a socket never seen)
+    deltas = tracker.update([], [sample(c, 150) for c in (1, 2, 3)], changed_only=True)
+    assert sorted((s.cookie, d.tx_bytes) for s, d in deltas) == [(1, 150), (2, 50), (3, 50)]
 
 
 def test_udp_index_prefers_connected_then_bound_then_wildcard():

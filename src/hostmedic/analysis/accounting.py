@@ -10,6 +10,7 @@ flow explains lands in an explicit *unattributed* bucket instead of being hidden
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping
@@ -100,29 +101,42 @@ class TcpDeltaTracker:
     belong to the window. Closed sockets (destroy events) give their final counters once.
     """
 
+    # Forgotten sockets kept for a late destroy event (see forget_vanished): bounded.
+    VANISHED_MAX = 65_536
+
     def __init__(self) -> None:
         self._last: dict[int, Traffic] = {}
+        self._vanished: dict[int, Traffic] = {}
         self._baselined = False
+
+    @property
+    def remembered(self) -> int:
+        """How many open sockets' counters are remembered."""
+        return len(self._last)
+
+    def __contains__(self, cookie: object) -> bool:
+        """Whether the socket with this cookie is open and remembered."""
+        return cookie in self._last
 
     def update(
         self,
         live: Iterable[TcpSample],
         closed: Iterable[TcpSample] = (),
-        alive: Collection[int] | None = None,
-        untracked: int = 0,
+        *,
+        changed_only: bool = False,
     ) -> list[tuple[TcpSample, Traffic]]:
         """Growth of every socket since the previous update.
 
-        ``live`` lists open sockets; when ``alive`` (the cookies of every open socket) is
-        given, ``live`` may hold only the sockets whose counters changed — the others keep
-        their remembered counters. Without it, a socket missing from ``live`` is gone.
-        ``untracked``: how many of ``alive`` never come in ``live`` (listeners).
+        ``live`` lists the open sockets; with ``changed_only`` it may hold only those whose
+        counters moved: the others keep their remembered counters (then
+        :meth:`forget_vanished` forgets sockets that went without a destroy event).
+        Without it, a socket missing from ``live`` is gone.
         """
         deltas: list[tuple[TcpSample, Traffic]] = []
         last = self._last
-        # with ``alive``, the remembered counters are updated in place: rebuilding a dict of
-        # every open socket each tick costs ~5 ms at 50,000 sockets
-        seen: dict[int, Traffic] = {} if alive is None else last
+        # changed-only updates change the remembered counters in place: rebuilding a dict
+        # of every open socket each tick costs ~5 ms at 50,000 sockets
+        seen: dict[int, Traffic] = last if changed_only else {}
         for sample in live:
             before = last.get(sample.cookie)
             seen[sample.cookie] = sample.traffic
@@ -134,18 +148,39 @@ class TcpDeltaTracker:
             if not delta.is_zero:
                 deltas.append((sample, delta))
         for sample in closed:
-            before = seen.pop(sample.cookie, None) or last.get(sample.cookie)
+            before = (
+                seen.pop(sample.cookie, None)
+                or last.get(sample.cookie)
+                or self._vanished.pop(sample.cookie, None)
+            )
             if before is None and not self._baselined:
                 continue
             delta = _growth(sample.traffic, before or Traffic())
             if not delta.is_zero:
                 deltas.append((sample, delta))
-        if alive is not None and len(seen) + untracked != len(alive):
-            # a socket vanished without a destroy event (every open one is remembered)
-            seen = {c: t for c, t in seen.items() if c in alive}
         self._last = seen
         self._baselined = True
         return deltas
+
+    def forget_vanished(self, alive: Collection[int], untracked: int = 0) -> None:
+        """Forget the remembered sockets not in ``alive`` (the cookies of every open
+        socket, ``untracked`` of which never come in ``live``: listeners).
+
+        A socket leaves the kernel's tables before its destroy event when it is closed
+        under its owner (a reset while the process still holds it): its counters are kept
+        aside, so the event, when it comes, adds only what is new."""
+        if len(self._last) + untracked == len(alive):
+            return  # nothing vanished (every open socket is remembered)
+        kept: dict[int, Traffic] = {}
+        for cookie, traffic in self._last.items():
+            if cookie in alive:
+                kept[cookie] = traffic
+            else:
+                self._vanished[cookie] = traffic
+        self._last = kept
+        excess = len(self._vanished) - self.VANISHED_MAX
+        for cookie in list(itertools.islice(self._vanished, max(excess, 0))):
+            del self._vanished[cookie]  # the oldest first
 
 
 @dataclass(frozen=True, slots=True)

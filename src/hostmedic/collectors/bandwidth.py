@@ -38,9 +38,10 @@ from hostmedic.collectors.datagram_sources import (
     open_datagram_source,
 )
 from hostmedic.collectors.netns import NetnsView
-from hostmedic.collectors.ns_sockets import NamespaceSockets, TcpRead
+from hostmedic.collectors.ns_sockets import ITERATOR_FROM, NamespaceSockets
 from hostmedic.collectors.procfs import SocketOwners, read_process_info
 from hostmedic.collectors.sockdiag import DestroyListener, SockDiag
+from hostmedic.collectors.tcp_iterator import TcpIterator
 from hostmedic.errors import FactUnavailable, ParseError
 from hostmedic.facts.bandwidth import BandwidthFacts, FlowKey, ProcessInfo, Traffic
 from hostmedic.gc_pause import cyclic_gc_paused
@@ -62,6 +63,8 @@ class MonitorOptions:
     capture: bool = True  # count UDP/ICMP at all
     in_kernel: bool = True  # with the cgroup_skb counter when it loads (else the ring)
     connect_tracer: bool = True
+    tcp_iterator: bool = True  # read moved TCP sockets with iter/tcp when it loads ...
+    tcp_iterator_from: int = ITERATOR_FROM  # ... in namespaces with this many TCP sockets
     containers: bool = True  # also monitor the namespaces attached to this one
     proc_root: str = "/proc"
 
@@ -108,6 +111,7 @@ class BandwidthMonitor:
         self._process_info: dict[int, ProcessInfo] = {KERNEL_PID: KERNEL_PROCESS}
         self._datagram_source: DatagramSource | None = None
         self._tracer: Any = None
+        self._tcp_iterator: TcpIterator | None = None
         self.ledger: Ledger | None = None
 
     def _optional(self, what_key: str, opener: Callable[[], Any]) -> Any:
@@ -124,7 +128,15 @@ class BandwidthMonitor:
         except FactUnavailable as exc:
             raise FactUnavailable(str(exc), key="reason.no_sockdiag") from exc
         destroy = self._optional("uncounted.short_tcp", DestroyListener)
-        self._spaces[self._netns] = NamespaceSockets(self._netns, sockdiag, destroy)
+        if self.options.tcp_iterator:
+            try:
+                self._tcp_iterator = TcpIterator()
+            except FactUnavailable as exc:
+                log.info("TCP sockets read by full sock_diag dumps: %s", exc)
+        self._spaces[self._netns] = NamespaceSockets(
+            self._netns, sockdiag, destroy, self._tcp_iterator,
+            iterate_from=self.options.tcp_iterator_from,
+        )  # fmt: skip
         if self.options.connect_tracer:
             from hostmedic.collectors.connect_tracer import ConnectTracer
 
@@ -179,7 +191,10 @@ class BandwidthMonitor:
         for inode, container in attached.items():
             if inode not in self._spaces:
                 try:
-                    self._spaces[inode] = NamespaceSockets.open(inode, container.ref.path)
+                    self._spaces[inode] = NamespaceSockets.open(
+                        inode, container.ref.path, self._tcp_iterator,
+                        self.options.tcp_iterator_from,
+                    )  # fmt: skip
                 except FactUnavailable as exc:
                     log.info("container %s not monitored: %s", container.info.label, exc)
         self._netns_cookies = {self._watch.own.netns_cookie: self._netns}
@@ -265,7 +280,7 @@ class BandwidthMonitor:
         for netns, s in closed:
             self._cookie_owner.pop(s.cookie, None)
             self._connect_owner.pop(_four_tuple(netns, s), None)
-        self._bound_caches(reads)
+        self._bound_caches()
         self._start_refresh(now)
 
     def _with_option_bytes(
@@ -323,12 +338,14 @@ class BandwidthMonitor:
             dirs[inode] = None if pid is None else f"{self.options.proc_root}/{pid}/net"
         return dirs
 
-    def _bound_caches(self, reads: dict[int, TcpRead]) -> None:
+    def _bound_caches(self) -> None:
         """Owner caches lose entries on destroy events; a missed event (listener overflow)
         must not make a long ``hostmedic top`` grow without bound."""
-        if len(self._cookie_owner) > CACHE_SLACK:
-            alive = {c for read in reads.values() for c in read.fingerprints}
-            self._cookie_owner = {c: p for c, p in self._cookie_owner.items() if c in alive}
+        if len(self._cookie_owner) > CACHE_SLACK:  # keep the sockets still open
+            trackers = [space.tcp for space in self._spaces.values()]
+            self._cookie_owner = {
+                c: p for c, p in self._cookie_owner.items() if any(c in t for t in trackers)
+            }
         if len(self._connect_owner) > CACHE_SLACK:  # dicts keep insertion order: oldest first
             entries = list(self._connect_owner.items())
             self._connect_owner = dict(entries[len(entries) // 2 :])
@@ -430,6 +447,8 @@ class BandwidthMonitor:
         for space in self._spaces.values():
             space.close()
         self._spaces.clear()
+        if self._tcp_iterator is not None:
+            self._tcp_iterator.close()
 
     def __enter__(self) -> BandwidthMonitor:
         self.start()

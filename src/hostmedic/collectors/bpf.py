@@ -47,6 +47,7 @@ LINK_CREATE = 28
 ITER_CREATE = 33
 
 MAP_TYPE_HASH = 1
+MAP_TYPE_ARRAY = 2
 MAP_TYPE_LRU_HASH = 9
 MAP_TYPE_SK_STORAGE = 24
 MAP_F_NO_PREALLOC = 1
@@ -70,6 +71,8 @@ FN_GET_CURRENT_COMM = 16
 FN_GET_SOCKET_COOKIE = 46
 FN_SK_STORAGE_GET = 107
 FN_PROBE_READ_KERNEL = 113
+FN_SEQ_WRITE = 127
+FN_SKC_TO_TCP_SOCK = 137
 FN_GET_NETNS_COOKIE = 122
 SK_STORAGE_GET_F_CREATE = 1
 
@@ -167,6 +170,23 @@ def u64_array_btf(nelems: int) -> tuple[bytes, int, int]:
     )  # fmt: skip
     header = struct.pack("=HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     return header + types + strings, 1, 3
+
+
+def sk_storage_create(value_size: int, name: str) -> tuple[int, int]:
+    """A socket storage map (a slot of ``value_size`` bytes, a multiple of 8, on each
+    socket a program asks for) and the BTF it needs: (BTF fd, map fd), both the caller's
+    to close."""
+    blob, key_type, value_type = u64_array_btf(value_size // 8)
+    btf_fd = btf_load(blob)
+    try:
+        map_fd = map_create(
+            MAP_TYPE_SK_STORAGE, 4, value_size, 0, name,
+            flags=MAP_F_NO_PREALLOC, btf=(btf_fd, key_type, value_type),
+        )  # fmt: skip
+    except BaseException:
+        os.close(btf_fd)
+        raise
+    return btf_fd, map_fd
 
 
 def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
@@ -376,15 +396,32 @@ def link_create(
     return bpf(LINK_CREATE, attr, what)
 
 
+def iter_create(link_fd: int) -> int:
+    """A new read-once instance of an iterator link (BPF_ITER_CREATE): an fd whose reads
+    run the program over the objects it walks. Iterators over a namespace's objects walk
+    the namespace of the thread that creates the instance."""
+    return bpf(ITER_CREATE, _attr("=II", link_fd, 0), "creating a BPF iterator")
+
+
+def iter_read(iter_fd: int, limit: int) -> bytes:
+    """Everything an iterator instance prints (at most ``limit`` bytes), then close it."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < limit:
+            chunk = os.read(iter_fd, min(1 << 16, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(iter_fd)
+    return b"".join(chunks)
+
+
 def iter_run(link_fd: int) -> None:
     """Run an iterator program once over everything it walks (its output is discarded)."""
-    fd = bpf(ITER_CREATE, _attr("=II", link_fd, 0), "creating a BPF iterator")
-    try:
-        for _ in range(1 << 20):  # bounded: the programs here print nothing
-            if not os.read(fd, 4096):
-                return
-    finally:
-        os.close(fd)
+    iter_read(iter_create(link_fd), 1 << 20)  # bounded: the programs here print nothing
 
 
 def object_id(fd: int) -> int:
@@ -421,6 +458,8 @@ JA, JEQ, JGT, JGE, JSET, JNE = 0x00, 0x10, 0x20, 0x30, 0x40, 0x50
 JLE = 0xB0
 CALL, EXIT = 0x80, 0x90
 PSEUDO_MAP_FD = 1
+PSEUDO_MAP_VALUE = 2
+END, TO_BE = 0xD0, 0x08
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
 FP = R10
 _SIZE = {1: B, 2: H, 4: W, 8: DW}
@@ -514,6 +553,17 @@ def exit_() -> Insn:
 def ld_map_fd(dst: int, map_fd: int) -> list[Insn]:
     """``dst = map`` (a two-slot ld_imm64 the kernel rewrites to the map pointer)."""
     return [Insn(LD | IMM | DW, dst, PSEUDO_MAP_FD, 0, map_fd), Insn(0)]
+
+
+def ld_map_value(dst: int, map_fd: int, offset: int = 0) -> list[Insn]:
+    """``dst = &value[offset]`` of an array map's only element (direct value access: no
+    helper call)."""
+    return [Insn(LD | IMM | DW, dst, PSEUDO_MAP_VALUE, 0, map_fd), Insn(0, imm=offset)]
+
+
+def to_be(dst: int, bits: int) -> Insn:
+    """``dst = htobe<bits>(dst)`` (16, 32 or 64): host to network byte order."""
+    return Insn(ALU | END | TO_BE, dst, 0, 0, bits)
 
 
 def assemble(program: list[Insn | Label]) -> bytes:

@@ -175,13 +175,8 @@ class CgroupSkbCounter:
             from hostmedic.collectors.btf import KIND_FUNC, vmlinux_btf
 
             target = vmlinux_btf().find(ITER_TARGET, (KIND_FUNC,))
-            blob, key_type, value_type = bpf.u64_array_btf(STORAGE.size // 8)
-            fds.append(bpf.btf_load(blob))
-            storage = bpf.map_create(
-                bpf.MAP_TYPE_SK_STORAGE, 4, STORAGE.size, 0, PROGRAM_NAME,
-                flags=bpf.MAP_F_NO_PREALLOC, btf=(fds[0], key_type, value_type),
-            )  # fmt: skip
-            fds.append(storage)
+            fds.extend(bpf.sk_storage_create(STORAGE.size, PROGRAM_NAME))
+            storage = fds[-1]
             flush = bpf.prog_load(
                 bpf.PROG_TYPE_TRACING, build_flush_program(self._map), PROGRAM_NAME,
                 attach_type=bpf.ATTACH_TRACE_ITER, attach_btf_id=target,

@@ -64,8 +64,8 @@ _ATTR = nl.NLATTR
 # inet_diag_msg: family state (timer retrans) sport dport src dst if cookie0 cookie1
 # (expires rqueue wqueue) uid inode. Ports are big-endian, the rest host order.
 _MSG_FMT = "=BB2xHH16s16sIII12xII"
-_MSG = struct.Struct(_MSG_FMT)
-_MSG_SIZE = _MSG.size  # 72
+DIAG_MSG = struct.Struct(_MSG_FMT)
+_MSG_SIZE = DIAG_MSG.size  # 72
 _COOKIE_AT = 44  # idiag_cookie[2]: the low, then the high 32 bits
 _LITTLE = sys.byteorder == "little"
 _U64 = struct.Struct("=Q")
@@ -142,7 +142,7 @@ def _addr_text(family: int, raw: bytes) -> str:
             else socket.inet_ntop(socket.AF_INET6, raw)
         )
         cache = _V6_TEXT
-    else:  # _build already rejected other families
+    else:  # build_record already rejected other families
         raise ParseError(f"inet_diag message with unexpected address family {family}")
     if len(cache) >= _CACHE_MAX:
         cache.clear()
@@ -150,10 +150,10 @@ def _addr_text(family: int, raw: bytes) -> str:
     return text
 
 
-def _build(
+def build_record(
     protocol: int, msg: tuple[Any, ...], cgroup_id: int | None, tcpi: tuple[Any, ...]
 ) -> SocketRecord:
-    """Assemble a record from unpacked ``_MSG`` fields, cgroup id and ``_TCPI_FMT`` fields."""
+    """Assemble a record from unpacked ``DIAG_MSG`` fields, cgroup id and ``_TCPI_FMT`` fields."""
     family, state, sport, dport, src, dst, ifindex, cookie_lo, cookie_hi, uid, inode = msg
     if _LITTLE:
         sport = (sport & 0xFF) << 8 | sport >> 8
@@ -211,7 +211,7 @@ def _parse_record(buf: memoryview, start: int, end: int, protocol: int) -> Socke
         off += (alen + 3) & ~3
     if protocol != socket.IPPROTO_TCP:
         tcpi = _NO_TCPI  # a tcp_info layout means nothing for other protocols
-    return _build(protocol, _MSG.unpack_from(buf, start), cgroup_id, tcpi)
+    return build_record(protocol, DIAG_MSG.unpack_from(buf, start), cgroup_id, tcpi)
 
 
 class _Layout:
@@ -315,7 +315,7 @@ def _parse_into(
                 v = layout.values.unpack_from(buf, start)
                 tcpi = v[layout.info : layout.info + 9]
                 cg = None if layout.cgroup is None else v[layout.cgroup]
-                out.append(_build(protocol, v[:11], cg, tcpi))
+                out.append(build_record(protocol, v[:11], cg, tcpi))
                 continue
             record = _parse_record(buf, start, stop, protocol)
             if changes is None:
