@@ -13,7 +13,9 @@ bound, its maximum packet rate is inversely proportional to that cost, so
     max packet rate reduction = 1 − cost without a monitor / cost with it.
 
 Noise only ever adds CPU time, so the *lowest* cost of the rounds is the estimate (as
-``timeit`` takes the best of its repeats); the median is shown beside it. Receivers:
+``timeit`` takes the best of its repeats); the median is shown beside it, and the median
+of *paired* reductions (each monitor run against the run without one that came right
+before it in the same round), which cancels the machine's slow drift between rounds. Receivers:
 ``remote`` (the peer drops the flood in its prerouting hook, before any socket, as when the
 receiver is another host) and ``local`` (an iperf3 server on CPU 1 receives it: sender and
 receiver share the machine, and every packet crosses hostmedic's counter twice).
@@ -50,6 +52,7 @@ sys.path.insert(0, str(HERE))
 import compare_lab  # noqa: E402,F401  (puts the repository root on sys.path)
 from compare_lab import loadavg  # noqa: E402
 from compare_monitors import hostmedic_argv, iftop_argv, nethogs_argv  # noqa: E402
+from tests.lab.netlab import process_tree  # noqa: E402
 from tests.lab.veth import B4, Lab, veth_lab  # noqa: E402
 
 REPO = HERE.parents[1]
@@ -70,6 +73,22 @@ def busy_jiffies() -> int:
     with open("/proc/stat", encoding="ascii") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
     return sum(v for i, v in enumerate(fields[:8]) if i not in IDLE_FIELDS)
+
+
+def process_cpu_s(proc: subprocess.Popen[bytes] | None) -> float:
+    """User + system CPU seconds of a running monitor: every thread of it and of its
+    descendants (it runs under ``timeout``); 0 without one."""
+    if proc is None:
+        return 0.0
+    ticks = 0
+    for pid in process_tree(proc.pid):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tx_packets(lab: Lab) -> int:
@@ -128,7 +147,7 @@ def receiver(lab: Lab, kind: str) -> None:
                        capture_output=True, check=True, timeout=10)  # fmt: skip
 
 
-def one_run(lab: Lab, monitor: str, kind: str, packets: int) -> dict[str, Any]:
+def one_run(lab: Lab, monitor: str, kind: str, packets: int, rnd: int) -> dict[str, Any]:
     server = subprocess.Popen(
         ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
          "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
@@ -139,12 +158,14 @@ def one_run(lab: Lab, monitor: str, kind: str, packets: int) -> dict[str, Any]:
         time.sleep(0.5)
         mon = start_monitor(lab, monitor, 60)
         p0, j0, t0 = tx_packets(lab), busy_jiffies(), time.monotonic()
+        m0 = process_cpu_s(mon)
         subprocess.run(
             ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", "iperf3", "-c", B4, "-p",
              str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-k", str(packets)],
             capture_output=True, check=True, timeout=120,
         )  # fmt: skip
-        j1, t1, p1 = busy_jiffies(), time.monotonic(), tx_packets(lab)
+        j1, t1, m1 = busy_jiffies(), time.monotonic(), process_cpu_s(mon)
+        p1 = tx_packets(lab)
     finally:
         stop(mon)
         server.wait(timeout=30)
@@ -153,10 +174,12 @@ def one_run(lab: Lab, monitor: str, kind: str, packets: int) -> dict[str, Any]:
     return {
         "monitor": monitor,
         "receiver": kind,
+        "round": rnd,
         "packets": sent,
         "busy_s": busy_s,
         "wall_s": t1 - t0,
         "ns_per_packet": busy_s / sent * 1e9,
+        "monitor_process_ns_per_packet": (m1 - m0) / sent * 1e9,
         "loadavg": loadavg(),
     }
 
@@ -169,7 +192,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for m in dict.fromkeys(r["monitor"] for r in runs)
         }
         base_min, base_median = min(costs["none"]), statistics.median(costs["none"])
+        base_of = {r["round"]: r["ns_per_packet"] for r in runs
+                   if r["receiver"] == kind and r["monitor"] == "none"}  # fmt: skip
         for m, values in costs.items():
+            paired = [1 - base_of[r["round"]] / r["ns_per_packet"] for r in runs
+                      if r["receiver"] == kind and r["monitor"] == m]  # fmt: skip
             rows.append({
                 "receiver": kind,
                 "monitor": m,
@@ -178,6 +205,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "median_ns": statistics.median(values),
                 "reduction_best": 1 - base_min / min(values),
                 "reduction_median": 1 - base_median / statistics.median(values),
+                "reduction_paired_median": statistics.median(paired),
             })  # fmt: skip
     return rows
 
@@ -185,14 +213,16 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> str:
     out = [
         "| receiver | monitor | runs | ns/packet best | median"
-        " | max rate reduction (best) | (median) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        " | max rate reduction (best) | (median) | (paired median) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        cut = "–" if r["monitor"] == "none" else f"{100 * r['reduction_best']:.1f} %"
-        cut_m = "–" if r["monitor"] == "none" else f"{100 * r['reduction_median']:.1f} %"
+        cuts = [
+            "–" if r["monitor"] == "none" else f"{100 * r[key]:.1f} %"
+            for key in ("reduction_best", "reduction_median", "reduction_paired_median")
+        ]
         out.append(f"| {r['receiver']} | {r['monitor']} | {r['runs']} | {r['best_ns']:.0f} | "
-                   f"{r['median_ns']:.0f} | {cut} | {cut_m} |")  # fmt: skip
+                   f"{r['median_ns']:.0f} | {' | '.join(cuts)} |")  # fmt: skip
     return "\n".join(out)
 
 
@@ -217,10 +247,12 @@ def main() -> int:
             receiver(lab, kind)
             for rnd in range(args.rounds):
                 for m in monitors:
-                    run = one_run(lab, m, kind, args.packets)
+                    run = one_run(lab, m, kind, args.packets, rnd)
                     runs.append(run)
                     cost, load = run["ns_per_packet"], run["loadavg"][0]
-                    line = f"[{rnd}] {kind:6s} {m:9s} {cost:7.0f} ns/packet (load {load})"
+                    own = run["monitor_process_ns_per_packet"]
+                    line = (f"[{rnd}] {kind:6s} {m:9s} {cost:7.0f} ns/packet, of which the"
+                            f" monitor process {own:4.0f} (load {load})")  # fmt: skip
                     print(line, flush=True)
     rows = summarize(runs)
     print(render(rows))
