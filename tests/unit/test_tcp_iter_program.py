@@ -114,3 +114,12 @@ def test_program_from_the_real_kernel_layout() -> None:
     calls = [imm for op, _regs, _off, imm in insns if op == 0x85]
     assert calls.count(bpf.FN_SEQ_WRITE) == 2  # a record, the trailer
     assert insns[-1][0] == 0x95 and insns[-2][3] == 0  # every run returns 0 (no skip)
+
+
+def test_the_new_instruction_encodings() -> None:
+    """Byte swap to network order and direct access to an array map's value, as the kernel
+    defines them (BPF_ALU | BPF_END | BPF_TO_BE; ld_imm64 with BPF_PSEUDO_MAP_VALUE)."""
+    assert bpf.assemble([bpf.to_be(bpf.R1, 16)]) == bytes.fromhex("dc01000010000000")
+    assert bpf.assemble(bpf.ld_map_value(bpf.R7, 5, 8)) == bytes.fromhex(
+        "18270000050000000000000008000000"
+    )

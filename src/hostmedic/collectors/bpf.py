@@ -3,9 +3,9 @@
 hostmedic cannot rely on bcc/libbpf or kernel headers being installed, and its BPF programs
 are a few dozen instructions, so it loads them itself: this module wraps the handful of
 bpf(2) commands it needs (map create/lookup/update/delete/get-next-key/batch
-lookup-and-delete, program load with the verifier log kept on failure, raw tracepoint
-attach, link create, object info) and encodes instructions (``Insn``/``assemble``) with
-symbolic jump labels. Failures raise :class:`BpfError`, an ``OSError`` carrying errno
+lookup-and-delete, BTF load, program load with the verifier log kept on failure, raw
+tracepoint attach, link create, iterator instances and their output, object info) and
+encodes instructions (``Insn``/``assemble``) with symbolic jump labels. Failures raise :class:`BpfError`, an ``OSError`` carrying errno
 and, for program loads, the verifier's log; callers translate it into ``FactUnavailable``.
 """
 
@@ -71,9 +71,9 @@ FN_GET_CURRENT_COMM = 16
 FN_GET_SOCKET_COOKIE = 46
 FN_SK_STORAGE_GET = 107
 FN_PROBE_READ_KERNEL = 113
+FN_GET_NETNS_COOKIE = 122
 FN_SEQ_WRITE = 127
 FN_SKC_TO_TCP_SOCK = 137
-FN_GET_NETNS_COOKIE = 122
 SK_STORAGE_GET_F_CREATE = 1
 
 _ATTR_SIZE = 128  # larger than every attr layout used here; the kernel wants the tail zeroed
