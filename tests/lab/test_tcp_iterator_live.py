@@ -7,6 +7,7 @@ inside them. Waits are bounded polls, never timing assertions.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 import time
@@ -21,7 +22,7 @@ from hostmedic.collectors.sockdiag import SocketRecord, open_sockdiag_in_netns
 from hostmedic.collectors.tcp_iter_program import RECORD_SIZE, parse_output
 from hostmedic.collectors.tcp_iterator import TcpIterator
 from hostmedic.errors import FactUnavailable, ParseError
-from tests.lab.veth import A4, B4, B6, Lab, veth_lab
+from tests.lab.veth import A4, B4, B6, Lab, bulk_tcp, veth_lab
 
 pytestmark = pytest.mark.lab
 
@@ -130,13 +131,31 @@ def test_each_run_walks_the_namespace_it_was_created_in(iterator, lab):
             s.close()
 
 
-def test_a_run_cut_short_does_not_spoil_the_next_count(iterator, lab):
-    conns = [connect(lab, socket.AF_INET, B4, B4) for _ in range(3)]
-    try:
-        start = run_in_netns(lab.path(lab.a), lambda: bpf.iter_create(iterator._link))
+def test_counts_after_a_run_cut_short_and_of_one_and_no_socket(iterator, lab):
+    """Each run counts for itself (by the iterator's session id): a run cut short leaves
+    nothing behind, and a namespace with one socket, or none, is counted right."""
+
+    def cut_short(ns: str) -> None:
+        start = run_in_netns(lab.path(ns), lambda: bpf.iter_create(iterator._link))
         with pytest.raises(ParseError):  # the output ends in the middle of the walk
             parse_output(bpf.iter_read(start, RECORD_SIZE + 1))
+
+    conns = [connect(lab, socket.AF_INET, B4, B4) for _ in range(3)]
+    try:
+        cut_short(lab.a)
         assert iterator.read(lab.path(lab.b))[1] == 6
+        cut_short(lab.a)
+        for conn in conns:
+            for s in conn:
+                s.close()
+        for _ in range(40):  # bounded: the closing sockets leave the tables
+            if not dump(lab, lab.a) and not dump(lab, lab.b):
+                break
+            time.sleep(0.05)
+        assert iterator.read(lab.path(lab.a)) == ([], 0)
+        conns = [connect(lab, socket.AF_INET, B4, B4)]
+        records, count = iterator.read(lab.path(lab.a))
+        assert (len(records), count) == (1, 1)
     finally:
         for conn in conns:
             for s in conn:
@@ -255,3 +274,54 @@ def test_few_sockets_are_dumped_and_many_iterated(iterator, lab):
             for s in conn:
                 s.close()
         space.close()
+
+
+def test_the_monitor_counts_the_same_tcp_with_the_iterator_as_with_dumps(lab):
+    """End to end: two monitors in namespace a, one reading TCP with the iterator (even for
+    a few sockets), one with dumps only, see the same connections, long-lived and
+    short-lived: their TCP flows agree to the byte and the packet (the dump path's
+    accuracy against the wire is what tests/lab/test_bandwidth_lab.py measures)."""
+    from hostmedic.collectors.bandwidth import BandwidthMonitor, MonitorOptions
+
+    def build(**chosen: object) -> BandwidthMonitor:
+        options = MonitorOptions(capture=False, connect_tracer=False, containers=False)
+        monitor = BandwidthMonitor(dataclasses.replace(options, **chosen))
+        monitor.start()
+        return monitor
+
+    monitors = [
+        run_in_netns(lab.path(lab.a), lambda: build(tcp_iterator_from=0)),
+        run_in_netns(lab.path(lab.a), lambda: build(tcp_iterator=False)),
+    ]
+    client, accepted, listener = connect(lab, socket.AF_INET, B4, B4)
+
+    def tick() -> None:
+        time.sleep(0.3)  # delayed ACKs land before either monitor reads
+        for monitor in monitors:
+            run_in_netns(lab.path(lab.a), monitor.sample)
+
+    try:
+        assert [m.own.iterating for m in monitors] == [True, False]
+        for _ in range(3):  # a long-lived connection, bytes in both directions every tick
+            client.sendall(b"x" * 200_000)
+            got = 0
+            while got < 200_000:
+                got += len(accepted.recv(1 << 16))
+            accepted.sendall(b"y" * 5_000)
+            assert client.recv(1 << 16)
+            tick()
+        bulk_tcp(lab, socket.AF_INET6, B6)  # born and closed between two ticks
+        tick()
+        flows = [
+            {k: s.cumulative for k, s in m.ledger.flows.items() if k.protocol == "tcp"}
+            for m in monitors
+            if m.ledger is not None
+        ]
+    finally:
+        for monitor in monitors:
+            monitor.close()
+        for s in (client, accepted, listener):
+            s.close()
+    assert flows[0] == flows[1]
+    assert {k.remote_ip for k in flows[0]} == {B4, B6}
+    assert sum(t.tx_bytes for t in flows[0].values()) > 600_000 + 500_000

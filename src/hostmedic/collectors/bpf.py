@@ -5,8 +5,9 @@ are a few dozen instructions, so it loads them itself: this module wraps the han
 bpf(2) commands it needs (map create/lookup/update/delete/get-next-key/batch
 lookup-and-delete, BTF load, program load with the verifier log kept on failure, raw
 tracepoint attach, link create, iterator instances and their output, object info) and
-encodes instructions (``Insn``/``assemble``) with symbolic jump labels. Failures raise :class:`BpfError`, an ``OSError`` carrying errno
-and, for program loads, the verifier's log; callers translate it into ``FactUnavailable``.
+encodes instructions (``Insn``/``assemble``) with symbolic jump labels. Failures raise
+:class:`BpfError`, an ``OSError`` carrying errno and, for program loads, the verifier's
+log; callers translate it into ``FactUnavailable``.
 """
 
 from __future__ import annotations

@@ -60,6 +60,9 @@ RECORD_SIZE = DIAG_MSG.size + COUNTERS.size  # 104
 # Socket storage: the (segs_out, segs_in, state) last reported.
 STORAGE_SIZE = 16
 _SEEN_OUT, _SEEN_IN, _SEEN_STATE = 0, 4, 8
+# The count map's one value: the run (iterator session id) it counts, and its count.
+COUNT_SIZE = 16
+_COUNT_SESSION, _COUNT = 0, 8
 # The record on the stack, and where each field goes (inet_diag_msg offsets).
 _REC = -RECORD_SIZE
 _M_FAMILY, _M_STATE, _M_SPORT, _M_DPORT, _M_SRC, _M_DST = 0, 1, 4, 6, 8, 24
@@ -73,7 +76,7 @@ class TcpLayout:
     """Kernel structure offsets the program reads, found in BTF."""
 
     ctx_meta: int  # bpf_iter__tcp.meta
-    meta_seq_num: int  # bpf_iter_meta.seq_num: 0 at a run's first call
+    meta_session: int  # bpf_iter_meta.session_id: one per run
     ctx_sk: int  # bpf_iter__tcp.sk_common
     ctx_uid: int  # bpf_iter__tcp.uid
     family: int  # sock_common members
@@ -118,7 +121,7 @@ def layout_from_btf(btf: Btf) -> TcpLayout:
         raise KeyError("struct sock or socket_alloc is not laid out as expected")
     return TcpLayout(
         ctx_meta=at("bpf_iter__tcp", "meta", 8),
-        meta_seq_num=at("bpf_iter_meta", "seq_num", 8),
+        meta_session=at("bpf_iter_meta", "session_id", 8),
         ctx_sk=at("bpf_iter__tcp", "sk_common", 8),
         ctx_uid=at("bpf_iter__tcp", "uid", 4),
         family=at("sock_common", "skc_family", 2),
@@ -179,18 +182,20 @@ def _addresses(lay: TcpLayout) -> list[Insn | Label]:
 
 def build_program(lay: TcpLayout, storage_fd: int, count_fd: int) -> bytes:
     """Assemble the iterator program; pure. ``storage_fd``: a socket storage map with
-    :data:`STORAGE_SIZE`-byte values; ``count_fd``: an array map with one u64 (the
-    number of full sockets walked so far in this run)."""
+    :data:`STORAGE_SIZE`-byte values; ``count_fd``: an array map with one
+    :data:`COUNT_SIZE`-byte value (the run it counts and the full sockets walked so far)."""
     zero = [bpf.st_imm(8, FP, _REC + off, 0) for off in range(0, RECORD_SIZE, 8)]
     return bpf.assemble([
         bpf.mov_reg(R6, R1),
         *zero,
-        # a run's first call starts the count afresh (a run cut short left its count)
+        # a run's first call starts its count afresh (a run cut short left its count)
         bpf.ldx(8, R1, R6, lay.ctx_meta),
-        bpf.ldx(8, R1, R1, lay.meta_seq_num),
-        bpf.jmp_imm(JNE, R1, 0, "counting"),
-        *bpf.ld_map_value(R1, count_fd),
-        bpf.st_imm(8, R1, 0, 0),
+        bpf.ldx(8, R1, R1, lay.meta_session),
+        *bpf.ld_map_value(R2, count_fd),
+        bpf.ldx(8, R3, R2, _COUNT_SESSION),
+        bpf.jmp_reg(JEQ, R1, R3, "counting"),
+        bpf.stx(8, R2, _COUNT_SESSION, R1),
+        bpf.st_imm(8, R2, _COUNT, 0),
         Label("counting"),
         bpf.ldx(8, R7, R6, lay.ctx_sk),
         bpf.jmp_imm(JEQ, R7, 0, "trailer"),
@@ -199,9 +204,9 @@ def build_program(lay: TcpLayout, storage_fd: int, count_fd: int) -> bytes:
         bpf.jmp_imm(JEQ, R0, 0, "out"),
         bpf.mov_reg(R7, R0),
         *bpf.ld_map_value(R1, count_fd),
-        bpf.ldx(8, R2, R1, 0),
+        bpf.ldx(8, R2, R1, _COUNT),
         bpf.alu_imm(ADD, R2, 1),
-        bpf.stx(8, R1, 0, R2),
+        bpf.stx(8, R1, _COUNT, R2),
         # moved since the last report? (a new storage slot is zeroed; no socket has state 0)
         *bpf.ld_map_fd(R1, storage_fd),
         bpf.mov_reg(R2, R7),
@@ -259,7 +264,7 @@ def build_program(lay: TcpLayout, storage_fd: int, count_fd: int) -> bytes:
         bpf.ja("out"),
         Label("trailer"),  # called once more after the last socket: print the count
         *bpf.ld_map_value(R7, count_fd),
-        bpf.ldx(8, R1, R7, 0),
+        bpf.ldx(8, R1, R7, _COUNT),
         bpf.stx(8, FP, _REC + _C_SENT, R1),
         *_seq_write(lay),
         Label("out"),

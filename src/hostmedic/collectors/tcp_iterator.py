@@ -19,6 +19,7 @@ from hostmedic.collectors.bpf import BpfError
 from hostmedic.collectors.btf import KIND_FUNC, vmlinux_btf
 from hostmedic.collectors.sockdiag import SocketRecord
 from hostmedic.collectors.tcp_iter_program import (
+    COUNT_SIZE,
     ITER_TARGET,
     PROGRAM_NAME,
     RECORD_SIZE,
@@ -44,7 +45,7 @@ class TcpIterator:
             target = btf.find(ITER_TARGET, (KIND_FUNC,))
             fds.extend(bpf.sk_storage_create(STORAGE_SIZE, PROGRAM_NAME))
             storage = fds[-1]
-            count = bpf.map_create(bpf.MAP_TYPE_ARRAY, 4, 8, 1, PROGRAM_NAME)
+            count = bpf.map_create(bpf.MAP_TYPE_ARRAY, 4, COUNT_SIZE, 1, PROGRAM_NAME)
             fds.append(count)
             prog = bpf.prog_load(
                 bpf.PROG_TYPE_TRACING, build_program(layout, storage, count), PROGRAM_NAME,
