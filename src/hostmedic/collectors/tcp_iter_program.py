@@ -11,9 +11,10 @@ Each record is an ``inet_diag_msg`` (the layout sock_diag replies start with, so
 ``sockdiag.build_record`` turns it into the same :class:`SocketRecord`) followed by the
 counters the ledger uses (:data:`COUNTERS`). After the last socket the program prints one
 trailer record with family 0 and the number of full sockets it walked (listeners
-included): user space compares it with the sockets it remembers. TIME_WAIT and request
-sockets are not full sockets and are skipped (their bytes arrive in destroy events), as
-the per-tick dump skips them.
+included; counted in an array map under the run's iterator session id, so a run cut
+short leaves nothing behind): user space compares it with the sockets it remembers.
+TIME_WAIT and request sockets are not full sockets and are skipped (their bytes arrive in
+destroy events), as the per-tick dump skips them.
 
 Struct offsets come from the kernel's BTF (:func:`layout_from_btf`); the program reads
 ``struct tcp_sock`` fields directly (BTF-typed pointer loads) and the socket's inode
