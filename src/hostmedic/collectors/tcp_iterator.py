@@ -4,9 +4,9 @@ One program, one socket storage map and one link serve every monitored namespace
 storage lives on each socket, and an iterator instance walks the namespace of the thread
 that creates it (a container's is created on a helper thread that entered it). The
 program and its record layout are in :mod:`hostmedic.collectors.tcp_iter_program`. Needs
-kernel BTF and the TCP iterator with socket storage from tracing programs (5.11+);
-:class:`TcpIterator` raises FactUnavailable otherwise and the monitor keeps the sock_diag
-dump.
+kernel BTF and the TCP iterator with socket storage and socket cookies from tracing
+programs (about 5.12+); :class:`TcpIterator` raises FactUnavailable otherwise and the
+monitor keeps the sock_diag dump.
 """
 
 from __future__ import annotations
