@@ -128,7 +128,7 @@ class BandwidthMonitor:
         except FactUnavailable as exc:
             raise FactUnavailable(str(exc), key="reason.no_sockdiag") from exc
         destroy = self._optional("uncounted.short_tcp", DestroyListener)
-        if self.options.tcp_iterator:
+        if self.options.tcp_iterator and destroy is not None:  # it needs destroy events
             try:
                 self._tcp_iterator = TcpIterator()
             except FactUnavailable as exc:
@@ -341,8 +341,10 @@ class BandwidthMonitor:
     def _bound_caches(self) -> None:
         """Owner caches lose entries on destroy events; a missed event (listener overflow)
         must not make a long ``hostmedic top`` grow without bound."""
-        if len(self._cookie_owner) > CACHE_SLACK:  # keep the sockets still open
-            trackers = [space.tcp for space in self._spaces.values()]
+        trackers = [space.tcp for space in self._spaces.values()]
+        if len(self._cookie_owner) > sum(t.remembered for t in trackers) + CACHE_SLACK:
+            # more owners than open sockets: keep those of the sockets still open (a server
+            # with more open sockets than the slack is not rescanned every tick)
             self._cookie_owner = {
                 c: p for c, p in self._cookie_owner.items() if any(c in t for t in trackers)
             }
