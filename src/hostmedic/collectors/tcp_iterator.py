@@ -69,6 +69,11 @@ class TcpIterator:
         (``netns_path``; None: the calling thread's), and how many full sockets the
         namespace has (None when the run was cut short). Raises OSError, ParseError, or
         FactUnavailable when the namespace cannot be entered."""
+        return parse_output(self.output(netns_path))
+
+    def output(self, netns_path: str | None = None, limit: int = MAX_OUTPUT) -> bytes:
+        """What one run in a namespace prints, unparsed, cut at ``limit`` bytes (the sockets
+        the run walked count as reported all the same)."""
         if not self._fds:
             raise ValueError("TcpIterator is closed")
         link = self._link
@@ -76,7 +81,7 @@ class TcpIterator:
             fd = bpf.iter_create(link)
         else:
             fd = nl.run_in_netns(netns_path, lambda: bpf.iter_create(link))
-        return parse_output(bpf.iter_read(fd, MAX_OUTPUT))
+        return bpf.iter_read(fd, limit)
 
     def close(self) -> None:
         """Free the link, program and maps (the sockets' slots go with the map); idempotent."""
