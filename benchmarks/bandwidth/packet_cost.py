@@ -25,10 +25,11 @@ Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network n
 
     .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 8 min
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --rounds 3 --receivers remote
-    .venv/bin/python benchmarks/bandwidth/packet_cost.py --monitors counter,counter-hash
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py --monitors hostmedic,counter,noop
 
-(``counter`` / ``counter-hash``: the in-kernel counter alone, with and without its
-socket-storage fast path for connected sockets; see ``counter_only.py``.)
+(``counter`` / ``counter-hash``: the in-kernel counter alone, with and without its fast
+path for connected sockets; ``noop``: programs that only return 1 on the same hooks, the
+floor of any cgroup_skb counter; see ``counter_only.py``.)
 
 Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json``.
 """
@@ -111,6 +112,7 @@ def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] 
         "iftop": iftop_argv(lab.dev_a, seconds),
         "counter": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds)],
         "counter-hash": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--hash"],
+        "noop": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--noop"],
     }[name]
     if argv is None:
         return None

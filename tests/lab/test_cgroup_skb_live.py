@@ -9,6 +9,7 @@ on SIGKILL. Bounded sends and polls, no timing assertions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import pytest
 from hostmedic.analysis.skb_flows import SkbFlow
 from hostmedic.collectors import bpf
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter, netns_cookie
-from hostmedic.collectors.datagram_programs import STORAGE
+from hostmedic.collectors.datagram_programs import KEY, SLOT
 from hostmedic.errors import FactUnavailable
 from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
 
@@ -40,7 +41,7 @@ def lab() -> Iterator[Lab]:
         yield built
 
 
-def _counter(**kwargs: bool) -> CgroupSkbCounter:
+def _counter(**kwargs: bool | int) -> CgroupSkbCounter:
     try:
         return CgroupSkbCounter(**kwargs)
     except FactUnavailable as exc:
@@ -286,6 +287,23 @@ def _connected_pair(lab: Lab, family: int) -> tuple[socket.socket, socket.socket
     return a_sock, b_sock
 
 
+def _slots(counter: CgroupSkbCounter, slot_bits: int = 13) -> list[tuple[int, ...]]:
+    """The fast path's slots that are taken or hold counts (unpacked :data:`SLOT`s)."""
+    slots = []
+    for index in range(1 << slot_bits):
+        raw = bpf.map_lookup(counter.slots_fd, struct.pack("=I", index), SLOT.size)
+        assert raw is not None
+        slot = SLOT.unpack(raw)
+        if any(slot[:5]):
+            slots.append(slot)
+    return slots
+
+
+def _slot_port(slot: tuple[int, ...]) -> int:
+    """The local port of the socket a slot was taken for."""
+    return int.from_bytes(KEY.unpack(slot[5])[3], "big")
+
+
 def _totals(flows: list[SkbFlow], **match: object) -> tuple[int, int]:
     """Packets and bytes of the UDP flows that match (neighbour discovery may come too)."""
     hits = [
@@ -298,10 +316,10 @@ def _totals(flows: list[SkbFlow], **match: object) -> tuple[int, int]:
 def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
     lab: Lab, fast_path: bool
 ) -> None:
-    """Connected sockets go through their socket storage (or the hash map, without the fast
-    path): the same exact counts, namespaces, sender and interface, over reads taken between
-    the sends. What a connected socket sends elsewhere (sendto, or after connecting to
-    another peer) is another flow."""
+    """Connected sockets go through their slot of the fast path's cache (or the hash map,
+    without the fast path): the same exact counts, namespaces, sender and interface, over
+    reads taken between the sends. What a connected socket sends elsewhere (sendto, or
+    after connecting to another peer) is another flow."""
     pair4, pair6 = _connected_pair(lab, socket.AF_INET), _connected_pair(lab, socket.AF_INET6)
     (a4, b4), (a6, b6) = pair4, pair6
     other = lab.sock(lab.b, socket.AF_INET, socket.SOCK_DGRAM)
@@ -309,7 +327,7 @@ def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
     ns_a, ns_b = netns_cookie(a4), netns_cookie(b4)
     flows: list[SkbFlow] = []
     with a4, b4, a6, b6, other, _counter(fast_path=fast_path) as counter:
-        assert (counter.storage_fd >= 0) == fast_path, counter.fast_path_unavailable
+        assert (counter.slots_fd >= 0) == fast_path, counter.fast_path_unavailable
         for rnd in range(3):
             for _ in range(40):
                 a4.send(b"4" * 100)
@@ -317,11 +335,9 @@ def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
             for _ in range(10):
                 b4.send(b"r" * 30)
             a4.sendto(b"x" * 10, other.getsockname())
-            if fast_path and rnd == 0:
-                fd = struct.pack("=i", a4.fileno())  # socket storage is keyed by a socket fd
-                stored = bpf.map_lookup(counter.storage_fd, fd, STORAGE.size)
-                assert stored is not None  # tx bytes and packets since the last flush:
-                assert STORAGE.unpack(stored)[:2] == (40 * 128, 40)
+            if fast_path and rnd == 0:  # tx bytes and packets since the last flush:
+                mine = [s for s in _slots(counter) if _slot_port(s) == a4.getsockname()[1]]
+                assert [s[1:3] for s in mine] == [(40 * 128, 40)]
             time.sleep(0.05)
             flows += [f for f in counter.read() if f.netns_cookie in (ns_a, ns_b)]
         a4.connect(other.getsockname())  # connected elsewhere: not the stored peer
@@ -355,17 +371,21 @@ def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
 def test_a_connected_socket_closed_between_reads_is_counted_at_release(
     lab: Lab, family: int, header: int
 ) -> None:
-    """Its storage dies with it: the release hook moves the last counts to the map, with
-    the closing process as the sender."""
+    """The release hook moves the last counts to the map, with the closing process as the
+    sender, and frees the socket's slot."""
     a_sock, b_sock = _connected_pair(lab, family)
     ns_a = netns_cookie(a_sock)
     with b_sock, _counter() as counter:
-        if counter.storage_fd < 0:
+        if counter.slots_fd < 0:
             pytest.skip(f"no fast path here: {counter.fast_path_unavailable}")
         for _ in range(7):
             a_sock.send(b"c" * 72)
         port = a_sock.getsockname()[1]
+        assert [s[1:3] for s in _slots(counter) if _slot_port(s) == port] == [
+            (7 * (header + 72), 7)
+        ]
         a_sock.close()
+        assert not [s for s in _slots(counter) if _slot_port(s) == port]
         flows = [
             f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing and f.protocol == 17
         ]
@@ -404,7 +424,7 @@ def test_a_failed_flush_keeps_the_counts_for_the_next_read(
     a4, b4 = _connected_pair(lab, socket.AF_INET)
     ns_a = netns_cookie(a4)
     with a4, b4, _counter() as counter:
-        if counter.storage_fd < 0:
+        if counter.slots_fd < 0:
             pytest.skip(f"no fast path here: {counter.fast_path_unavailable}")
         for _ in range(9):
             a4.send(b"f" * 12)
@@ -431,8 +451,64 @@ def test_without_kernel_btf_connected_sockets_fall_back_to_the_hash_map(
     a4, b4 = _connected_pair(lab, socket.AF_INET)
     ns_a = netns_cookie(a4)
     with a4, b4, _counter() as counter:
-        assert counter.storage_fd == -1 and "BTF" in counter.fast_path_unavailable
+        assert counter.slots_fd == -1 and "BTF" in counter.fast_path_unavailable
         for _ in range(4):
             a4.send(b"h" * 20)
         flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
     assert _totals(flows) == (4, 4 * 48)
+
+
+def test_sockets_sharing_too_few_slots_stay_exact_and_idle_slots_are_freed(lab: Lab) -> None:
+    """Four connected pairs, two slots: the sockets that find their slot taken go through
+    the hash map, with the same exact counts. A flush frees the slots whose socket sent
+    nothing since the previous one; a slot then serves the next socket that sends."""
+    flows: list[SkbFlow] = []
+    with contextlib.ExitStack() as stack:
+        pairs = [_connected_pair(lab, socket.AF_INET) for _ in range(4)]
+        for pair in pairs:
+            stack.enter_context(pair[0])
+            stack.enter_context(pair[1])
+        ns_a = netns_cookie(pairs[0][0])
+        ports = [a.getsockname()[1] for a, _b in pairs]
+        counter = stack.enter_context(_counter(slot_bits=1))
+        assert counter.slots_fd >= 0, counter.fast_path_unavailable
+        for _round in range(3):
+            for n, (a_sock, _b) in enumerate(pairs):
+                for _ in range(10 * (n + 1)):
+                    a_sock.send(b"s" * (20 + n))
+            taken = _slots(counter, slot_bits=1)
+            assert len(taken) <= 2 and all(s[0] > 1 for s in taken)  # tags, none busy
+            flows += [f for f in counter.read() if f.netns_cookie == ns_a]
+        flows += [f for f in counter.read() if f.netns_cookie == ns_a]  # idle: slots freed
+        assert not [s for s in _slots(counter, slot_bits=1) if _slot_port(s) in ports]
+    for n, port in enumerate(ports):
+        sent = 30 * (n + 1)
+        assert _totals(flows, outgoing=True, local_port=port) == (sent, sent * (48 + n))
+
+
+def test_a_verifier_that_refuses_the_fast_path_leaves_the_hash_map(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel whose verifier refuses the fast path's programs (say, pointer arithmetic
+    on sockets) still counts every datagram, through the hash map, and says why."""
+    from hostmedic.collectors import cgroup_skb
+
+    built = cgroup_skb.build_program
+
+    def refused(
+        counters_fd: int, *, outgoing: bool, slots_fd: int = -1, slot_bits: int = 13
+    ) -> bytes:
+        if slots_fd >= 0:  # an out-of-bounds stack read: the verifier rejects it
+            return bpf.assemble([bpf.ldx(8, bpf.R0, bpf.FP, 8), bpf.exit_()])
+        return built(counters_fd, outgoing=outgoing)
+
+    monkeypatch.setattr(cgroup_skb, "build_program", refused)
+    a4, b4 = _connected_pair(lab, socket.AF_INET)
+    ns_a = netns_cookie(a4)
+    with a4, b4, _counter() as counter:
+        assert counter.slots_fd == -1 and "verifier" in counter.fast_path_unavailable
+        assert len(counter.prog_ids) == 2  # the iterator and the release hook are gone
+        for _ in range(6):
+            a4.send(b"v" * 30)
+        flows = [f for f in counter.read() if f.netns_cookie == ns_a and f.outgoing]
+    assert _totals(flows) == (6, 6 * 58)

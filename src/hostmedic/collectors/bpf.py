@@ -526,6 +526,12 @@ def atomic_xchg(size: int, dst: int, off: int, src: int) -> Insn:
     return Insn(STX | ATOMIC | _SIZE[size], dst, src, off, 0xE0 | _FETCH)
 
 
+def atomic_cmpxchg(size: int, dst: int, off: int, src: int) -> Insn:
+    """``r0 = cmpxchg(*(uN *)(dst + off), r0, src)``: store ``src`` if the memory holds
+    r0; r0 gets what it held either way (BPF_CMPXCHG)."""
+    return Insn(STX | ATOMIC | _SIZE[size], dst, src, off, 0xF0 | _FETCH)
+
+
 def jmp_reg(op: int, dst: int, src: int, target: str) -> Insn:
     """``if dst op src goto target`` (64-bit compare of two registers)."""
     return Insn(JMP | op | X, dst, src, 0, 0, target)
@@ -549,6 +555,13 @@ def call(helper: int) -> Insn:
 def exit_() -> Insn:
     """Return r0."""
     return Insn(JMP | EXIT)
+
+
+def ld_imm64(dst: int, value: int) -> list[Insn]:
+    """``dst = value`` for a full 64-bit constant (a two-slot ld_imm64)."""
+    low, high = value & 0xFFFFFFFF, (value >> 32) & 0xFFFFFFFF
+    as_s32 = [v - (1 << 32) if v >= 1 << 31 else v for v in (low, high)]
+    return [Insn(LD | IMM | DW, dst, 0, 0, as_s32[0]), Insn(0, imm=as_s32[1])]
 
 
 def ld_map_fd(dst: int, map_fd: int) -> list[Insn]:

@@ -12,12 +12,14 @@ map layouts are in ``datagram_programs.py``; this module loads, attaches, reads 
 sock_diag counts TCP payload and segments exactly; for TCP the program only adds the option
 bytes tcp_info cannot tell (SACK blocks). UDP and ICMP go to an LRU hash map of flows, which
 :meth:`CgroupSkbCounter.read` pops. Connected UDP sockets (a client, a DNS resolver's query
-socket, ``iperf3 -u``, most UDP floods) take a fast path: their counts wait in a socket
-storage slot, and before each read an iterator program moves every slot's counts into the
-hash map (atomic exchanges: a datagram counted meanwhile lands in this flush or the next,
-never in both), as a ``cgroup/sock_release`` program does for a socket being closed, whose
-slot dies with it; so user space sees one kind of entry either way. Kernels without socket
-storage iterators (before 5.9) or without BTF keep every datagram on the hash map.
+socket, ``iperf3 -u``, most UDP floods) take a fast path without any helper call: their
+counts wait in the socket's slot of a direct-mapped cache, and before each read an
+iterator program moves every slot's counts into the hash map (atomic exchanges: a datagram
+counted meanwhile lands in this flush or the next, never in both), as a
+``cgroup/sock_release`` program does for a socket being closed; so user space sees one
+kind of entry either way. Kernels without map iterators or atomic compare-and-exchange
+(before 5.12), without BTF, or whose verifier refuses the fast path keep every datagram on
+the hash map.
 
 Packets without a socket (the kernel's own answers to ping, forwarded packets, datagrams to
 a closed port) never reach these hooks, except kernel ICMP replies sent from its control
@@ -44,7 +46,8 @@ from hostmedic.collectors.datagram_programs import (
     ITER_TARGET,
     KEY,
     PROGRAM_NAME,
-    STORAGE,
+    SLOT,
+    SLOT_BITS,
     VALUE,
     build_flush_program,
     build_program,
@@ -123,19 +126,26 @@ class CgroupSkbCounter:
     BPF refused, a kernel without the helpers). ``close()`` detaches (closes the link
     fds) and frees the map; the kernel does the same if the process dies.
     ``use_host_mount=False`` always takes the private cgroup2 mount (for tests);
-    ``fast_path=False`` sends connected sockets through the hash map too (for comparisons).
+    ``fast_path=False`` sends connected sockets through the hash map too (for comparisons);
+    ``slot_bits`` sizes the fast path's cache (2**slot_bits slots; tests make it small).
     """
 
     def __init__(
-        self, max_entries: int = 65536, *, use_host_mount: bool = True, fast_path: bool = True
+        self,
+        max_entries: int = 65536,
+        *,
+        use_host_mount: bool = True,
+        fast_path: bool = True,
+        slot_bits: int = SLOT_BITS,
     ) -> None:
         if sys.byteorder != "little":
             raise FactUnavailable("in-kernel UDP/ICMP counting needs a little-endian machine")
         self._fds: list[int] = []
         self._iterator = -1
         self._progs: list[int] = []
-        self.storage_fd = -1  # the connected sockets' storage map (-1: no fast path)
+        self.slots_fd = -1  # the connected sockets' slot map (-1: no fast path)
         self.fast_path_unavailable = ""  # why there is none
+        self._slot_bits = slot_bits
         try:
             self._attach(max_entries, use_host_mount, fast_path)
         except BpfError as exc:
@@ -153,30 +163,64 @@ class CgroupSkbCounter:
         self._drain = bpf.MapDrain(self._map, KEY.size, VALUE.size)
         cgroup = open_cgroup2_root(mounted=use_host_mount)
         try:
-            storage = self._open_fast_path(cgroup) if fast_path else -1
-            for outgoing, hook in (
-                (False, bpf.ATTACH_CGROUP_INET_INGRESS),
-                (True, bpf.ATTACH_CGROUP_INET_EGRESS),
-            ):
-                code = build_program(self._map, outgoing=outgoing, storage_fd=storage)
-                prog = bpf.prog_load(bpf.PROG_TYPE_CGROUP_SKB, code, PROGRAM_NAME)
-                self._fds.append(prog)
-                self._progs.append(prog)
+            fast = self._open_fast_path(cgroup) if fast_path else []
+            try:
+                hooks = self._load_hooks(self.slots_fd)
+            except BpfError as exc:
+                if not fast:
+                    raise
+                for fd in fast:  # e.g. a verifier that refuses the fast path: do without
+                    self._fds.remove(fd)
+                    os.close(fd)
+                self._fast_path_refused(exc)
+                hooks = self._load_hooks(-1)
+            for prog, hook in hooks:
                 self._fds.append(bpf.link_create(prog, cgroup, hook, "attaching to cgroup v2"))
         finally:
             os.close(cgroup)
 
-    def _open_fast_path(self, cgroup: int) -> int:
-        """The socket storage map of connected UDP sockets, its flushing iterator and its
-        socket-release program; -1 (every datagram through the hash map) when the kernel
-        lacks any of them (socket storage 5.2, its iterator 5.9, release hook 5.9, BTF)."""
+    def _load_hooks(self, slots: int) -> list[tuple[int, int]]:
+        """Load the ingress and egress programs: (program fd, hook) pairs."""
+        hooks: list[tuple[int, int]] = []
+        try:
+            for outgoing, hook in (
+                (False, bpf.ATTACH_CGROUP_INET_INGRESS),
+                (True, bpf.ATTACH_CGROUP_INET_EGRESS),
+            ):
+                code = build_program(
+                    self._map, outgoing=outgoing, slots_fd=slots, slot_bits=self._slot_bits
+                )
+                hooks.append((bpf.prog_load(bpf.PROG_TYPE_CGROUP_SKB, code, PROGRAM_NAME), hook))
+        except BaseException:
+            for prog, _hook in hooks:
+                os.close(prog)
+            raise
+        self._fds += [prog for prog, _hook in hooks]
+        self._progs += [prog for prog, _hook in hooks]
+        return hooks
+
+    def _fast_path_refused(self, exc: Exception) -> None:
+        self._iterator = self.slots_fd = -1
+        self._progs = []
+        if isinstance(exc, BpfError):
+            exc = _unavailable("loading the fast path", exc)
+        self.fast_path_unavailable = str(exc)
+        log.info("connected UDP sockets counted through the hash map: %s", exc)
+
+    def _open_fast_path(self, cgroup: int) -> list[int]:
+        """The slot map of connected UDP sockets, its flushing iterator and its
+        socket-release program (their fds); none (every datagram through the hash map)
+        when the kernel lacks any of them (map iterators and the release hook 5.9,
+        compare-and-exchange 5.12, BTF)."""
         fds: list[int] = []
         try:
             from hostmedic.collectors.btf import KIND_FUNC, vmlinux_btf
 
             target = vmlinux_btf().find(ITER_TARGET, (KIND_FUNC,))
-            fds.extend(bpf.sk_storage_create(STORAGE.size, PROGRAM_NAME))
-            storage = fds[-1]
+            fds.append(
+                bpf.map_create(bpf.MAP_TYPE_ARRAY, 4, SLOT.size, 1 << self._slot_bits, PROGRAM_NAME)
+            )
+            slots = fds[-1]
             flush = bpf.prog_load(
                 bpf.PROG_TYPE_TRACING, build_flush_program(self._map), PROGRAM_NAME,
                 attach_type=bpf.ATTACH_TRACE_ITER, attach_btf_id=target,
@@ -184,11 +228,11 @@ class CgroupSkbCounter:
             fds.append(flush)
             iterator = bpf.link_create(
                 flush, 0, bpf.ATTACH_TRACE_ITER, "creating the flush iterator",
-                iter_map_fd=storage,
+                iter_map_fd=slots,
             )  # fmt: skip
             fds.append(iterator)
             release = bpf.prog_load(
-                bpf.PROG_TYPE_CGROUP_SOCK, build_release_program(self._map, storage),
+                bpf.PROG_TYPE_CGROUP_SOCK, build_release_program(self._map, slots, self._slot_bits),
                 PROGRAM_NAME, attach_type=bpf.ATTACH_CGROUP_INET_SOCK_RELEASE,
             )  # fmt: skip
             fds.append(release)
@@ -200,13 +244,12 @@ class CgroupSkbCounter:
         except (BpfError, FactUnavailable, KeyError, ParseError) as exc:
             for fd in fds:
                 os.close(fd)
-            self.fast_path_unavailable = str(exc)
-            log.info("connected UDP sockets counted through the hash map: %s", exc)
-            return -1
+            self._fast_path_refused(exc)
+            return []
         self._fds += fds
         self._progs += [flush, release]
-        self._iterator, self.storage_fd = iterator, storage
-        return storage
+        self._iterator, self.slots_fd = iterator, slots
+        return fds
 
     @property
     def prog_ids(self) -> list[int]:
@@ -227,7 +270,7 @@ class CgroupSkbCounter:
 
     def close(self) -> None:
         """Detach (links first) and free the programs and the map; idempotent."""
-        self._iterator = self.storage_fd = -1
+        self._iterator = self.slots_fd = -1
         self._progs = []
         while self._fds:
             os.close(self._fds.pop())

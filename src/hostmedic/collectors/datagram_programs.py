@@ -17,11 +17,15 @@
   thread group id are stored beside the counters: a socket that is born and closed between
   two reads still names its process. Every byte of key costs hashing time on every packet.
 * The fast path, inside ``build_program``: a datagram of a *connected* UDP socket to or
-  from the peer its storage was made for goes to the socket's ``BPF_MAP_TYPE_SK_STORAGE``
-  slot (:data:`STORAGE`): one helper call, no hashing, no cookie. Helper calls are what a
-  packet pays for here (15-25 ns each on a VM with retpolines; BENCHMARKS.md).
-* ``build_flush_program``: an iterator over the storage map that moves every slot's counts
-  into the hash map with atomic exchanges (run before each read).
+  from its own peer goes to the socket's slot in a direct-mapped cache (an ``ARRAY`` map
+  of 2**:data:`SLOT_BITS` :data:`SLOT` entries, indexed by a hash of the socket's address):
+  no helper call at all, no hashing of the key, no cookie. Helper calls are what a packet
+  pays for here (~20 ns each on a VM with retpolines, more than the rest of the program;
+  BENCHMARKS.md), and array lookups are inlined by the verifier. A socket takes a free
+  slot with its first datagram (there it calls helpers, once); a slot taken by another
+  socket sends it to the hash map.
+* ``build_flush_program``: an iterator over the slot map that moves every slot's counts
+  into the hash map with atomic exchanges (run before each read) and frees idle slots.
 * ``build_release_program``: ``cgroup/sock_release``, the same for a socket being closed.
 
 Every exit of the hook programs returns 1 ("allow"): the counter never drops a packet.
@@ -68,15 +72,22 @@ KEY = struct.Struct("=Q16s16s2s2sBBBB")
 VALUE = struct.Struct("=QQQII")
 _K_COOKIE, _K_LOCAL, _K_REMOTE, _K_LPORT, _K_RPORT = 0, 8, 24, 40, 42
 _K_FAMILY, _K_PROTO, _K_OUT, _K_TYPE = 44, 45, 46, 47
-# Socket storage of a connected UDP socket (the fast path): cumulative-since-flush bytes and
-# packets out, then in; the socket's counters-map key (direction byte 0); the namespace,
-# the first sender and the interface, as the counters map stores them.
-STORAGE = struct.Struct("=QQQQ48sQII")
-_S_TX, _S_RX, _S_KEY, _S_NETNS, _S_TGID, _S_IFINDEX = 0, 16, 32, 80, 88, 92
-# Stack frame: the key at -48, the counters value at -80, a new storage value at -176.
+# A slot of the connected sockets' cache (the fast path): the owning socket's tag, then
+# cumulative-since-flush bytes and packets out, then in; the socket's counters-map key
+# (direction byte 0); the namespace, the first sender and the interface, as the counters
+# map stores them. An ARRAY map of SLOTS of them, direct-mapped by a hash of the tag.
+SLOT = struct.Struct("=QQQQQ48sQII")
+_S_TAG, _S_TX, _S_RX, _S_KEY, _S_NETNS, _S_TGID, _S_IFINDEX = 0, 8, 24, 40, 88, 96, 100
+SLOT_BITS = 13  # 8,192 slots (852 KiB): more connected sockets than most servers hold
+# A slot's tag: 0 free, 1 being filled or flushed, else its socket's address minus the
+# slot map's (both are kernel objects, at least 8-byte aligned: never 0 or 1).
+_FREE, _BUSY = 0, 1
+_GOLDEN = 0x9E3779B97F4A7C15  # multiplicative hashing: the top bits mix every bit
+# Stack frame: the key at -48, the counters value at -80, a slot index at -88, a tag at -96.
 _KEY = -KEY.size
 _VAL = _KEY - VALUE.size
-_NEW = _VAL - STORAGE.size
+_IDX = _VAL - 8
+_TAG = _IDX - 8
 # struct __sk_buff offsets (uapi, stable).
 _SKB_LEN, _SKB_PROTOCOL, _SKB_IFINDEX, _SKB_DATA, _SKB_DATA_END, _SKB_GSO_SEGS, _SKB_SK = (
     0, 16, 40, 76, 80, 164, 168,
@@ -84,9 +95,9 @@ _SKB_LEN, _SKB_PROTOCOL, _SKB_IFINDEX, _SKB_DATA, _SKB_DATA_END, _SKB_GSO_SEGS, 
 # struct bpf_sock offsets (uapi, stable).
 _SK_PROTOCOL, _SK_DST_PORT, _SK_STATE = 12, 48, 72
 _TCP_ESTABLISHED = 1  # a connected UDP socket's state
-# struct bpf_iter__bpf_sk_storage_map: meta, map, sk, value
+# struct bpf_iter__bpf_map_elem: meta, map, key, value
 _ITER_VALUE = 24
-ITER_TARGET = "bpf_iter_bpf_sk_storage_map"
+ITER_TARGET = "bpf_iter_bpf_map_elem"
 _ETH_P_IP_BE, _ETH_P_IPV6_BE = 0x0008, 0xDD86  # skb->protocol is big-endian in a u32
 _IPV4_FRAGMENT_OFFSET_BE = 0xFF1F  # htons(0x1fff), as a little-endian u16 load sees it
 _BPF_NOEXIST = 1
@@ -148,7 +159,7 @@ def _count(counters_fd: int, prefix: str, fill: list[Insn], done: str) -> list[I
 def _same_flow() -> list[Insn]:
     """``goto slow`` unless the key stored at r0 + _S_KEY is the packet's (FP + _KEY) for
     everything but the cookie, the direction and the ICMP type: addresses, ports, family
-    and protocol. A socket that connected elsewhere since its storage was made fails it."""
+    and protocol. A socket that connected elsewhere since it took its slot fails it."""
     out: list[Insn] = []
     for off, size in ((8, 8), (16, 8), (24, 8), (32, 8), (_K_LPORT, 4), (_K_FAMILY, 2)):
         out += [
@@ -159,11 +170,36 @@ def _same_flow() -> list[Insn]:
     return out
 
 
-def _fast_path(storage_fd: int, outgoing: bool) -> list[Insn | Label]:
+def _slot_of(slots_fd: int, bits: int, fail: str) -> list[Insn | Label]:
+    """r0 = the slot of the socket tagged r8 among 2**bits (``goto fail`` if none);
+    clobbers r1-r5. The array lookup is inlined by the verifier: no helper call."""
+    return [
+        bpf.mov_reg(R2, R8),
+        *bpf.ld_imm64(R3, _GOLDEN),
+        Insn(ALU64 | MUL | X, R2, R3),
+        bpf.alu_imm(RSH, R2, 64 - bits),
+        bpf.stx(4, FP, _IDX, R2),
+        *bpf.ld_map_fd(R1, slots_fd),
+        bpf.mov_reg(R2, FP),
+        bpf.alu_imm(ADD, R2, _IDX),
+        bpf.call(bpf.FN_MAP_LOOKUP_ELEM),
+        bpf.jmp_imm(JEQ, R0, 0, fail),
+    ]
+
+
+def _tag(slots_fd: int, sock: int) -> list[Insn]:
+    """r8 = the tag of the socket pointed to by ``sock``: its address relative to the slot
+    map's. (A difference of two pointers is a plain number to the verifier, which allows
+    it to a privileged loader; it is only ever hashed and compared.)"""
+    return [*bpf.ld_map_fd(R1, slots_fd), bpf.mov_reg(R8, sock), Insn(ALU64 | SUB | X, R8, R1)]
+
+
+def _fast_path(slots_fd: int, bits: int, outgoing: bool) -> list[Insn | Label]:
     """A datagram of a *connected* UDP socket to or from its own peer goes to the socket's
-    storage: no hashing, no cookie. Anything else (unconnected sockets, another peer, a
-    fragment without ports, another interface, no memory) falls through to ``slow``.
-    Expects r4 = protocol, r6 = skb, r7/r9 = bytes/packets, the key at FP + _KEY."""
+    slot in the direct-mapped cache: no helper call, no hashing of the key, no cookie.
+    Anything else (unconnected sockets, another peer, a fragment without ports, another
+    interface, a slot taken by another socket) falls through to ``slow``. Expects
+    r4 = protocol, r6 = skb, r7/r9 = bytes/packets, the key at FP + _KEY."""
     counters = _S_TX if outgoing else _S_RX
     sender = (
         [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(RSH, R0, 32)]
@@ -172,18 +208,14 @@ def _fast_path(storage_fd: int, outgoing: bool) -> list[Insn | Label]:
     )
     return [
         bpf.jmp_imm(JNE, R4, socket.IPPROTO_UDP, "slow"),
-        # no bpf_sk_fullsock(): bpf_sk_storage_get checks that itself, and a helper call
-        # costs 15-25 ns here (a third of the whole program)
         bpf.ldx(8, R8, R6, _SKB_SK),
         bpf.jmp_imm(JEQ, R8, 0, "slow"),
         bpf.ldx(4, R2, R8, _SK_STATE),
         bpf.jmp_imm(JNE, R2, _TCP_ESTABLISHED, "slow"),
-        *bpf.ld_map_fd(R1, storage_fd),
-        bpf.mov_reg(R2, R8),
-        bpf.mov_imm(R3, 0),
-        bpf.mov_imm(R4, 0),
-        bpf.call(bpf.FN_SK_STORAGE_GET),
-        bpf.jmp_imm(JEQ, R0, 0, "new_storage"),
+        *_tag(slots_fd, R8),
+        *_slot_of(slots_fd, bits, "slow"),
+        bpf.ldx(8, R2, R0, _S_TAG),
+        bpf.jmp_reg(JNE, R2, R8, "claim"),
         Label("stored"),
         *_same_flow(),
         bpf.ldx(4, R2, R0, _S_IFINDEX),
@@ -192,33 +224,38 @@ def _fast_path(storage_fd: int, outgoing: bool) -> list[Insn | Label]:
         bpf.atomic_add(8, R0, counters, R7),
         bpf.atomic_add(8, R0, counters + 8, R9),
         bpf.ja("out"),
-        # The socket's first datagram to its peer: its storage starts with zero counts and
-        # its key (another CPU may create it first: the counts are added after, either way).
-        Label("new_storage"),
-        bpf.ldx(2, R2, R8, _SK_DST_PORT),
-        bpf.ldx(2, R3, FP, _KEY + _K_RPORT),
-        bpf.jmp_reg(JNE, R2, R3, "slow"),
-        *[bpf.st_imm(8, FP, _NEW + off, 0) for off in range(0, _S_KEY, 8)],
+        # The socket's first datagram since it had a slot: take the slot if it is free and
+        # empty (a freed socket's late counts wait there for the flush), mark it busy while
+        # filling it, then publish the tag (an exchange: ordered after the fill).
+        Label("claim"),
+        bpf.jmp_imm(JNE, R2, _FREE, "slow"),
+        bpf.ldx(8, R2, R0, _S_TX + 8),
+        bpf.ldx(8, R3, R0, _S_RX + 8),
+        Insn(ALU64 | bpf.OR | X, R2, R3),
+        bpf.jmp_imm(JNE, R2, 0, "slow"),
+        bpf.stx(8, FP, _TAG, R8),
+        bpf.mov_reg(R8, R0),
+        bpf.mov_imm(R0, _FREE),
+        bpf.mov_imm(R2, _BUSY),
+        bpf.atomic_cmpxchg(8, R8, _S_TAG, R2),
+        bpf.jmp_imm(JNE, R0, _FREE, "slow"),
+        *[bpf.st_imm(8, R8, off, 0) for off in range(_S_TX, _S_KEY, 8)],
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_SOCKET_COOKIE),
         bpf.stx(8, FP, _KEY + _K_COOKIE, R0),
         bpf.st_imm(1, FP, _KEY + _K_OUT, 0),
-        *_copy_key(FP, _KEY, FP, _NEW + _S_KEY),
+        *_copy_key(FP, _KEY, R8, _S_KEY),
         bpf.st_imm(1, FP, _KEY + _K_OUT, int(outgoing)),
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_NETNS_COOKIE),
-        bpf.stx(8, FP, _NEW + _S_NETNS, R0),
+        bpf.stx(8, R8, _S_NETNS, R0),
         *sender,
-        bpf.stx(4, FP, _NEW + _S_TGID, R0),
+        bpf.stx(4, R8, _S_TGID, R0),
         bpf.ldx(4, R2, R6, _SKB_IFINDEX),
-        bpf.stx(4, FP, _NEW + _S_IFINDEX, R2),
-        *bpf.ld_map_fd(R1, storage_fd),
-        bpf.mov_reg(R2, R8),
-        bpf.mov_reg(R3, FP),
-        bpf.alu_imm(ADD, R3, _NEW),
-        bpf.mov_imm(R4, bpf.SK_STORAGE_GET_F_CREATE),
-        bpf.call(bpf.FN_SK_STORAGE_GET),
-        bpf.jmp_imm(JEQ, R0, 0, "slow"),
+        bpf.stx(4, R8, _S_IFINDEX, R2),
+        bpf.ldx(8, R2, FP, _TAG),
+        bpf.atomic_xchg(8, R8, _S_TAG, R2),
+        bpf.mov_reg(R0, R8),
         bpf.ja("stored"),
     ]
 
@@ -232,10 +269,11 @@ def _copy_key(src: int, src_off: int, dst: int, dst_off: int) -> list[Insn]:
 
 
 def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
-    """Move what the socket storage at r6 counted since its last flush into the counters
-    map (both directions), then ``goto out``. Each count is taken with an atomic exchange,
-    so a datagram counted meanwhile is in this flush or the next, never in both or none.
-    ``closing`` (the socket-release hook): the sender is the closing process."""
+    """Move what the slot at r6 counted since its last flush into the counters map (both
+    directions), then ``goto flushed``; r8 ends non-zero if there was anything. Each count
+    is taken with an atomic exchange, so a datagram counted meanwhile is in this flush or
+    the next, never in both or none. ``closing`` (the socket-release hook): the sender is
+    the closing process."""
     sender = (
         [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(RSH, R0, 32)]
         if closing
@@ -249,9 +287,9 @@ def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
         bpf.ldx(4, R2, R6, _S_IFINDEX),
         bpf.stx(4, FP, _VAL + 28, R2),
     ]
-    prog: list[Insn | Label] = _copy_key(R6, _S_KEY, FP, _KEY)  # type: ignore[assignment]
+    prog: list[Insn | Label] = [bpf.mov_imm(R8, 0), *_copy_key(R6, _S_KEY, FP, _KEY)]
     for direction, at in (("tx", _S_TX), ("rx", _S_RX)):
-        done = "out" if direction == "rx" else "flushed_tx"
+        done = "flushed" if direction == "rx" else "flushed_tx"
         prog += [
             bpf.mov_imm(R7, 0),
             bpf.atomic_xchg(8, R6, at, R7),
@@ -259,6 +297,7 @@ def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
             bpf.atomic_xchg(8, R6, at + 8, R9),
             bpf.mov_reg(R2, R7),
             Insn(ALU64 | bpf.OR | X, R2, R9),
+            Insn(ALU64 | bpf.OR | X, R8, R2),
             bpf.jmp_imm(JEQ, R2, 0, done),
             bpf.st_imm(1, FP, _KEY + _K_OUT, int(direction == "tx")),
             *_count(counters_fd, direction, fill, done),
@@ -268,21 +307,35 @@ def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
     return prog
 
 
-def build_release_program(counters_fd: int, storage_fd: int) -> bytes:
-    """cgroup/sock_release: a closing UDP socket's last counts go to the counters map (its
-    storage dies with it). Returns 1 (the hook's "allow"); pure."""
+def _take(tag: int) -> list[Insn]:
+    """Mark the slot at r6 busy if its tag is still ``tag`` (a register), else ``goto
+    out``: a slot is flushed by one program at a time."""
+    return [
+        bpf.mov_reg(R0, tag),
+        bpf.mov_imm(R3, _BUSY),
+        bpf.atomic_cmpxchg(8, R6, _S_TAG, R3),
+        bpf.jmp_reg(JNE, R0, tag, "out"),
+    ]
+
+
+def build_release_program(counters_fd: int, slots_fd: int, slot_bits: int = SLOT_BITS) -> bytes:
+    """cgroup/sock_release: a closing UDP socket's last counts go to the counters map, with
+    the closing process as the sender, and its slot is freed. Returns 1 (the hook's
+    "allow"); pure."""
     return bpf.assemble([
         bpf.mov_reg(R6, R1),
         bpf.ldx(4, R2, R6, _SK_PROTOCOL),
         bpf.jmp_imm(JNE, R2, socket.IPPROTO_UDP, "out"),
-        *bpf.ld_map_fd(R1, storage_fd),
-        bpf.mov_reg(R2, R6),
-        bpf.mov_imm(R3, 0),
-        bpf.mov_imm(R4, 0),
-        bpf.call(bpf.FN_SK_STORAGE_GET),
-        bpf.jmp_imm(JEQ, R0, 0, "out"),
+        *_tag(slots_fd, R6),
+        *_slot_of(slots_fd, slot_bits, "out"),
+        bpf.ldx(8, R2, R0, _S_TAG),
+        bpf.jmp_reg(JNE, R2, R8, "out"),
         bpf.mov_reg(R6, R0),
+        *_take(R8),
         *_flush(counters_fd, closing=True),
+        Label("flushed"),
+        bpf.mov_imm(R2, _FREE),
+        bpf.atomic_xchg(8, R6, _S_TAG, R2),
         Label("out"),
         bpf.mov_imm(R0, 1),
         bpf.exit_(),
@@ -290,21 +343,42 @@ def build_release_program(counters_fd: int, storage_fd: int) -> bytes:
 
 
 def build_flush_program(counters_fd: int) -> bytes:
-    """An iterator over the socket storage map: flushes every socket's counts into the
-    counters map (run right before each read); pure."""
+    """An iterator over the slot map, run right before each read: moves every slot's
+    counts into the counters map and frees the slots that counted nothing since the
+    previous flush (their socket went quiet or away; it takes a slot again with its next
+    datagram). A free slot is only visited when a freed socket's late counts wait in it.
+    Pure."""
     return bpf.assemble([
         bpf.ldx(8, R6, R1, _ITER_VALUE),
         bpf.jmp_imm(JEQ, R6, 0, "out"),
+        bpf.ldx(8, R2, R6, _S_TAG),
+        bpf.jmp_imm(JEQ, R2, _BUSY, "out"),
+        bpf.jmp_imm(JNE, R2, _FREE, "take"),
+        bpf.ldx(8, R3, R6, _S_TX + 8),
+        bpf.ldx(8, R4, R6, _S_RX + 8),
+        Insn(ALU64 | bpf.OR | X, R3, R4),
+        bpf.jmp_imm(JEQ, R3, 0, "out"),
+        Label("take"),
+        bpf.stx(8, FP, _TAG, R2),
+        *_take(R2),
         *_flush(counters_fd, closing=False),
+        Label("flushed"),
+        bpf.ldx(8, R2, FP, _TAG),
+        bpf.jmp_imm(JNE, R8, 0, "keep"),
+        bpf.mov_imm(R2, _FREE),  # idle since the previous flush: free it
+        Label("keep"),
+        bpf.atomic_xchg(8, R6, _S_TAG, R2),
         Label("out"),
         bpf.mov_imm(R0, 0),
         bpf.exit_(),
     ])  # fmt: skip
 
 
-def build_program(counters_fd: int, *, outgoing: bool, storage_fd: int = -1) -> bytes:
-    """Assemble the program for one hook (egress when ``outgoing``); pure. With a socket
-    storage map (``storage_fd``), connected UDP sockets take the fast path."""
+def build_program(
+    counters_fd: int, *, outgoing: bool, slots_fd: int = -1, slot_bits: int = SLOT_BITS
+) -> bytes:
+    """Assemble the program for one hook (egress when ``outgoing``); pure. With a slot map
+    (``slots_fd``, 2**slot_bits slots), connected UDP sockets take the fast path."""
     src_at, dst_at = (_K_LOCAL, _K_REMOTE) if outgoing else (_K_REMOTE, _K_LOCAL)
     sport_at, dport_at = (_K_LPORT, _K_RPORT) if outgoing else (_K_RPORT, _K_LPORT)
     k = _KEY
@@ -422,7 +496,7 @@ def build_program(counters_fd: int, *, outgoing: bool, storage_fd: int = -1) -> 
         Insn(ALU64 | MUL | X, R7, R9),
         Label("key"),
         bpf.st_imm(1, FP, k + _K_OUT, int(outgoing)),
-        *(_fast_path(storage_fd, outgoing) if storage_fd >= 0 else []),
+        *(_fast_path(slots_fd, slot_bits, outgoing) if slots_fd >= 0 else []),
         Label("slow"),
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_SOCKET_COOKIE),
