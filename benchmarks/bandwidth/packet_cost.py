@@ -29,7 +29,8 @@ Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network n
 
 (``counter`` / ``counter-hash``: the in-kernel counter alone, with and without its fast
 path for connected sockets; ``noop``: programs that only return 1 on the same hooks, the
-floor of any cgroup_skb counter; see ``counter_only.py``.)
+floor of any cgroup_skb counter; ``noop-tp``: one on the ``net_dev_start_xmit`` BTF
+tracepoint instead, the floor of a tracepoint-based one; see ``counter_only.py``.)
 
 Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json``.
 """
@@ -113,6 +114,14 @@ def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] 
         "counter": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds)],
         "counter-hash": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--hash"],
         "noop": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--noop"],
+        "noop-tp": [
+            sys.executable,
+            str(COUNTER_ONLY),
+            "--seconds",
+            str(seconds),
+            "--noop-tracepoint",
+            "net_dev_start_xmit",
+        ],
     }[name]
     if argv is None:
         return None
