@@ -26,7 +26,7 @@ import pytest
 from hostmedic.analysis.skb_flows import SkbFlow
 from hostmedic.collectors import bpf
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter, netns_cookie
-from hostmedic.collectors.datagram_programs import KEY, SLOT
+from hostmedic.collectors.datagram_programs import KEY, SLOT, SLOT_BITS
 from hostmedic.errors import FactUnavailable
 from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
 
@@ -287,7 +287,7 @@ def _connected_pair(lab: Lab, family: int) -> tuple[socket.socket, socket.socket
     return a_sock, b_sock
 
 
-def _slots(counter: CgroupSkbCounter, slot_bits: int = 13) -> list[tuple[int, ...]]:
+def _slots(counter: CgroupSkbCounter, slot_bits: int = SLOT_BITS) -> list[tuple[int, ...]]:
     """The fast path's slots that are taken or hold counts (unpacked :data:`SLOT`s)."""
     slots = []
     for index in range(1 << slot_bits):
@@ -496,7 +496,7 @@ def test_a_verifier_that_refuses_the_fast_path_leaves_the_hash_map(
     built = cgroup_skb.build_program
 
     def refused(
-        counters_fd: int, *, outgoing: bool, slots_fd: int = -1, slot_bits: int = 13
+        counters_fd: int, *, outgoing: bool, slots_fd: int = -1, slot_bits: int = SLOT_BITS
     ) -> bytes:
         if slots_fd >= 0:  # an out-of-bounds stack read: the verifier rejects it
             return bpf.assemble([bpf.ldx(8, bpf.R0, bpf.FP, 8), bpf.exit_()])

@@ -172,6 +172,7 @@ class CgroupSkbCounter:
                 for fd in fast:  # e.g. a verifier that refuses the fast path: do without
                     self._fds.remove(fd)
                     os.close(fd)
+                self._progs = [p for p in self._progs if p not in fast]
                 self._fast_path_refused(exc)
                 hooks = self._load_hooks(-1)
             for prog, hook in hooks:
@@ -201,7 +202,6 @@ class CgroupSkbCounter:
 
     def _fast_path_refused(self, exc: Exception) -> None:
         self._iterator = self.slots_fd = -1
-        self._progs = []
         if isinstance(exc, BpfError):
             exc = _unavailable("loading the fast path", exc)
         self.fast_path_unavailable = str(exc)

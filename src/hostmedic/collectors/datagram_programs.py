@@ -156,6 +156,15 @@ def _count(counters_fd: int, prefix: str, fill: list[Insn], done: str) -> list[I
     ]
 
 
+def _sender(known: bool) -> list[Insn]:
+    """r0 = the current thread group id where it names the sender (``known``: egress runs
+    in the sending thread, the release hook in the closing one), else 0 (ingress runs in
+    whatever context received the packet)."""
+    if known:
+        return [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(RSH, R0, 32)]
+    return [bpf.mov_imm(R0, 0)]
+
+
 def _same_flow() -> list[Insn]:
     """``goto slow`` unless the key stored at r0 + _S_KEY is the packet's (FP + _KEY) for
     everything but the cookie, the direction and the ICMP type: addresses, ports, family
@@ -201,11 +210,6 @@ def _fast_path(slots_fd: int, bits: int, outgoing: bool) -> list[Insn | Label]:
     interface, a slot taken by another socket) falls through to ``slow``. Expects
     r4 = protocol, r6 = skb, r7/r9 = bytes/packets, the key at FP + _KEY."""
     counters = _S_TX if outgoing else _S_RX
-    sender = (
-        [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(RSH, R0, 32)]
-        if outgoing
-        else [bpf.mov_imm(R0, 0)]
-    )
     return [
         bpf.jmp_imm(JNE, R4, socket.IPPROTO_UDP, "slow"),
         bpf.ldx(8, R8, R6, _SKB_SK),
@@ -249,7 +253,7 @@ def _fast_path(slots_fd: int, bits: int, outgoing: bool) -> list[Insn | Label]:
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_NETNS_COOKIE),
         bpf.stx(8, R8, _S_NETNS, R0),
-        *sender,
+        *_sender(outgoing),
         bpf.stx(4, R8, _S_TGID, R0),
         bpf.ldx(4, R2, R6, _SKB_IFINDEX),
         bpf.stx(4, R8, _S_IFINDEX, R2),
@@ -274,15 +278,10 @@ def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
     is taken with an atomic exchange, so a datagram counted meanwhile is in this flush or
     the next, never in both or none. ``closing`` (the socket-release hook): the sender is
     the closing process."""
-    sender = (
-        [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(RSH, R0, 32)]
-        if closing
-        else [bpf.ldx(4, R0, R6, _S_TGID)]
-    )
     fill = [
         bpf.ldx(8, R2, R6, _S_NETNS),
         bpf.stx(8, FP, _VAL + 16, R2),
-        *sender,
+        *(_sender(True) if closing else [bpf.ldx(4, R0, R6, _S_TGID)]),
         bpf.stx(4, FP, _VAL + 24, R0),
         bpf.ldx(4, R2, R6, _S_IFINDEX),
         bpf.stx(4, FP, _VAL + 28, R2),
@@ -382,12 +381,6 @@ def build_program(
     src_at, dst_at = (_K_LOCAL, _K_REMOTE) if outgoing else (_K_REMOTE, _K_LOCAL)
     sport_at, dport_at = (_K_LPORT, _K_RPORT) if outgoing else (_K_RPORT, _K_LPORT)
     k = _KEY
-    # On egress the program runs in the sending thread (sendmsg): remember who it is.
-    tgid = (
-        [bpf.call(bpf.FN_GET_CURRENT_PID_TGID), bpf.alu_imm(bpf.RSH, R0, 32)]
-        if outgoing
-        else [bpf.mov_imm(R0, 0)]
-    )
     prog: list[Insn | Label] = [
         bpf.mov_reg(R6, R1),
         *[bpf.st_imm(8, FP, k + off, 0) for off in range(0, KEY.size, 8)],
@@ -510,7 +503,7 @@ def build_program(
                 bpf.mov_reg(R1, R6),
                 bpf.call(bpf.FN_GET_NETNS_COOKIE),
                 bpf.stx(8, FP, _VAL + 16, R0),
-                *tgid,
+                *_sender(outgoing),
                 bpf.stx(4, FP, _VAL + 24, R0),
                 bpf.ldx(4, R2, R6, _SKB_IFINDEX),
                 bpf.stx(4, FP, _VAL + 28, R2),
