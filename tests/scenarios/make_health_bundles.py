@@ -252,19 +252,19 @@ def _databases(sick: bool) -> DatabaseFacts:
 
 def _ping(sick: bool) -> PingFacts:
     return PingFacts(
-        "198.18.0.1",
-        "eth0",
-        25,
-        17 if sick else 25,
-        32.0 if sick else 0.0,
-        0.2,
-        0.4,
-        1.1,
-        "ping -n -q -c 25 -i 0.2 -W 1 198.18.0.1",
-        "25 packets transmitted, 17 received, 32% packet loss, time 4816ms"
+        sent=25,
+        received=17 if sick else 25,
+        loss_percent=32.0 if sick else 0.0,
+        rtt_min_ms=0.2,
+        rtt_avg_ms=0.4,
+        rtt_max_ms=1.1,
+        summary="25 packets transmitted, 17 received, 32% packet loss, time 4816ms"
         if sick
         else "25 packets transmitted, 25 received, 0% packet loss, time 4816ms",
-        T0,
+        gateway="198.18.0.1",
+        interface="eth0",
+        command="ping -n -q -c 25 -i 0.2 -W 1 198.18.0.1",
+        read_at=T0,
     )
 
 

@@ -166,17 +166,24 @@ class DatabaseFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class PingFacts:
-    """``ping`` to the default gateway, run only with ``--ping-gateway``."""
+class PingSummary:
+    """What ``ping`` printed at its end: counts, loss and round-trip times (none when no
+    reply came back), and its own summary lines."""
 
-    gateway: str
-    interface: str
     sent: int
     received: int
     loss_percent: float
     rtt_min_ms: float | None
     rtt_avg_ms: float | None
     rtt_max_ms: float | None
-    command: str
     summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class PingFacts(PingSummary):
+    """``ping`` to the default gateway, run only with ``--ping-gateway``."""
+
+    gateway: str
+    interface: str
+    command: str
     read_at: float

@@ -13,9 +13,9 @@ import shutil
 import socket
 import struct
 import subprocess
-from dataclasses import dataclass
 
 from hostmedic.errors import FactUnavailable, ParseError
+from hostmedic.facts.health_storage import PingSummary
 
 INTERVAL_S = 0.2  # the smallest interval iputils allows without root
 _RTF_GATEWAY = 0x2
@@ -41,17 +41,6 @@ def parse_default_gateway(text: str) -> tuple[str, str]:
     if best is None:
         raise ParseError("no IPv4 default route with a gateway")
     return best[1], best[2]
-
-
-@dataclass(frozen=True, slots=True)
-class PingSummary:
-    sent: int
-    received: int
-    loss_percent: float
-    rtt_min_ms: float | None
-    rtt_avg_ms: float | None
-    rtt_max_ms: float | None
-    summary: str
 
 
 _COUNTS = re.compile(

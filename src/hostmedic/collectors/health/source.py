@@ -250,16 +250,10 @@ class HealthCollection:
             raise self._ping
         result = self._ping.result()
         return PingFacts(
+            **{f.name: getattr(result, f.name) for f in dataclasses.fields(result)},
             gateway=self._ping.gateway,
             interface=self._ping.interface,
-            sent=result.sent,
-            received=result.received,
-            loss_percent=result.loss_percent,
-            rtt_min_ms=result.rtt_min_ms,
-            rtt_avg_ms=result.rtt_avg_ms,
-            rtt_max_ms=result.rtt_max_ms,
             command=" ".join(self._ping.argv),
-            summary=result.summary,
             read_at=time.time(),
         )
 
