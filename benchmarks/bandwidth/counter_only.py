@@ -2,12 +2,14 @@
 
 ``--hash`` keeps connected sockets off the fast path (every datagram through the hash map),
 to measure what the fast path saves; ``--noop`` attaches programs that only return 1 to the
-same hooks instead, to measure the hooks themselves (the floor of any cgroup_skb counter);
+same hooks instead, to measure the hooks themselves (the floor of any cgroup_skb counter;
+``--hook egress`` or ``ingress``: one of the two);
 ``--noop-tracepoint NAME`` attaches such a program to a BTF tracepoint (``tp_btf``), to
 measure what that kind of hook costs (e.g. ``net_dev_start_xmit``, once per packet sent).
 Usage (root)::
 
     .venv/bin/python benchmarks/bandwidth/counter_only.py --seconds 30 [--hash | --noop]
+    .venv/bin/python benchmarks/bandwidth/counter_only.py --noop --hook ingress
     .venv/bin/python benchmarks/bandwidth/counter_only.py --noop-tracepoint net_dev_start_xmit
 """
 
@@ -27,16 +29,17 @@ from hostmedic.collectors.cgroup_skb import CgroupSkbCounter
 from hostmedic.collectors.cgroupfs import open_cgroup2_root
 
 ATTACH_TRACE_RAW_TP = 23  # BPF_TRACE_RAW_TP: a BTF tracepoint (tp_btf)
+HOOKS = {"ingress": bpf.ATTACH_CGROUP_INET_INGRESS, "egress": bpf.ATTACH_CGROUP_INET_EGRESS}
 
 
 @contextlib.contextmanager
-def noop_hooks() -> Iterator[None]:
-    """``return 1`` on both cgroup_skb hooks of the cgroup-v2 root, as long as the block."""
+def noop_hooks(hooks: list[int]) -> Iterator[None]:
+    """``return 1`` on cgroup_skb ``hooks`` of the cgroup-v2 root, as long as the block."""
     code = bpf.assemble([bpf.mov_imm(bpf.R0, 1), bpf.exit_()])
     fds: list[int] = []
     cgroup = open_cgroup2_root()
     try:
-        for hook in (bpf.ATTACH_CGROUP_INET_INGRESS, bpf.ATTACH_CGROUP_INET_EGRESS):
+        for hook in hooks:
             fds.append(bpf.prog_load(bpf.PROG_TYPE_CGROUP_SKB, code, "hm_noop"))
             fds.append(bpf.link_create(fds[-1], cgroup, hook, "attaching"))
         yield
@@ -70,11 +73,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--hash", action="store_true", help="no fast path for connected sockets")
     ap.add_argument("--noop", action="store_true", help="programs that only return 1")
+    ap.add_argument("--hook", choices=sorted(HOOKS), help="--noop on this cgroup hook only")
     ap.add_argument("--noop-tracepoint", metavar="NAME", help="a no-op program on a tracepoint")
     args = ap.parse_args()
     end = time.monotonic() + args.seconds
     if args.noop or args.noop_tracepoint:
-        with noop_tracepoint(args.noop_tracepoint) if args.noop_tracepoint else noop_hooks():
+        hooks = [HOOKS[args.hook]] if args.hook else list(HOOKS.values())
+        with noop_tracepoint(args.noop_tracepoint) if args.noop_tracepoint else noop_hooks(hooks):
             time.sleep(args.seconds)
         return 0
     with CgroupSkbCounter(fast_path=not args.hash) as counter:

@@ -4,33 +4,47 @@
 unpinned senders as fast as they go, each monitor run bracketed by runs without one). On a
 2-vCPU VM that rate moves by ±10 % from one run to the next, more than the 5 % bar, so it
 cannot show a cost of a few per cent. This script measures the same thing the other way
-round: one sender pinned to CPU 0 sends a fixed number of 16-byte datagrams as fast as it
-can (``iperf3 -u -l 16 -b 0 -k N``) over a veth pair, and the machine's busy CPU time
-(``/proc/stat``: everything but idle and iowait, every process, softirq and monitor
-included) is divided by the packets the sending device counted. While the machine is CPU
-bound, its maximum packet rate is inversely proportional to that cost, so
+round: one sender pinned to CPU 0 floods 16-byte datagrams as fast as it can
+(``iperf3 -u -l 16 -b 0``) over a veth pair, and in a window in the middle of the flood
+(after it has started and the receiver's state is steady; before it ends) the machine's
+busy CPU time (``/proc/stat``: everything but idle, iowait and steal, on every CPU, every
+process, softirq and monitor included) is divided by the packets the sending device
+counted. While the machine is CPU bound, its maximum packet rate is inversely
+proportional to that cost, so
 
     max packet rate reduction = 1 − cost without a monitor / cost with it.
 
 Noise only ever adds CPU time, so the *lowest* cost of the rounds is the estimate (as
 ``timeit`` takes the best of its repeats); the median is shown beside it, and the median
 of *paired* reductions (each monitor run against the run without one that came right
-before it in the same round), which cancels the machine's slow drift between rounds. Receivers:
-``remote`` (the peer drops the flood in its prerouting hook, before any socket, as when the
-receiver is another host) and ``local`` (an iperf3 server on CPU 1 receives it: sender and
-receiver share the machine, and every packet crosses hostmedic's counter twice).
+before it in the same round), which cancels the machine's slow drift between rounds.
+
+Receivers:
+
+- ``remote``: the peer drops the flood in its prerouting hook, before any socket, as when
+  the receiver is another host: each datagram crosses hostmedic's counter once (egress).
+- ``local``: an iperf3 server on CPU 1 owns the receiving socket but is stopped
+  (SIGSTOP) during the window: every datagram crosses the counter twice (egress, then
+  ingress at the socket) and is dropped at the socket's full buffer, a fixed amount of
+  work per packet.
+- ``local-read``: the same server reads the flood. Its CPU sleeps and is woken at a rate
+  that depends on the sender's speed, so the cost per packet moves by ±5 % between runs
+  without any monitor: kept to compare with earlier figures, not to resolve a few per cent.
 
 Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network namespaces
-``hmB-*`` of its own, lab addresses only, every run bounded. Usage (repository root)::
+``hmB-*`` of its own, lab addresses only, every run bounded (the flood by ``-t``). Usage
+(repository root)::
 
-    .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 8 min
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 12 min
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --rounds 3 --receivers remote
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --monitors hostmedic,counter,noop
 
-(``counter`` / ``counter-hash``: the in-kernel counter alone, with and without its fast
-path for connected sockets; ``noop``: programs that only return 1 on the same hooks, the
-floor of any cgroup_skb counter; ``noop-tp``: one on the ``net_dev_start_xmit`` BTF
-tracepoint instead, the floor of a tracepoint-based one; see ``counter_only.py``.)
+Ablations (see ``counter_only.py``): ``counter`` / ``counter-hash``, the in-kernel counter
+alone, with and without its fast path for connected sockets; ``noop``, programs that only
+return 1 on the same two cgroup hooks, the floor of any cgroup_skb counter;
+``noop-egress`` / ``noop-ingress``, one hook of the two; ``noop-tp`` / ``noop-tp-rx``, one
+such program on a BTF tracepoint instead (``net_dev_start_xmit``, once per packet sent;
+``netif_receive_skb``, once per packet received, before any socket is known).
 
 Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json``.
 """
@@ -38,13 +52,16 @@ Prints a Markdown table and writes ``benchmarks/results/packet-cost-<date>.json`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,36 +78,48 @@ REPO = HERE.parents[1]
 HOSTMEDIC = REPO / ".venv" / "bin" / "hostmedic"
 RESULTS = REPO / "benchmarks" / "results"
 MONITORS = ("none", "hostmedic", "nethogs", "iftop")
-# ablations, on request: the in-kernel counter alone, with and without its fast path
 COUNTER_ONLY = HERE / "counter_only.py"
-RECEIVERS = ("remote", "local")
+# what each ablation passes to counter_only.py
+ABLATIONS = {
+    "counter": [],
+    "counter-hash": ["--hash"],
+    "noop": ["--noop"],
+    "noop-egress": ["--noop", "--hook", "egress"],
+    "noop-ingress": ["--noop", "--hook", "ingress"],
+    "noop-tp": ["--noop-tracepoint", "net_dev_start_xmit"],
+    "noop-tp-rx": ["--noop-tracepoint", "netif_receive_skb"],
+}
+RECEIVERS = ("remote", "local", "local-read")
 PORT = 5201
 PAYLOAD = 16
-IDLE_FIELDS = (3, 4)  # idle, iowait in a /proc/stat cpu line
+NOT_BUSY = (3, 4, 7)  # idle, iowait, steal in a /proc/stat cpu line
 MONITOR_SETTLE_S = 3.0
+RAMP_S = 1.5  # from the flood's start to the receiver's steady state (its buffer full)
+STEADY_S = 0.3  # after stopping the receiver
+FLOOD_TAIL_S = 3  # the flood goes on this long after the window
 
 
 def busy_jiffies() -> int:
     """Busy CPU time of the whole machine (all CPUs), in clock ticks."""
     with open("/proc/stat", encoding="ascii") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(v for i, v in enumerate(fields[:8]) if i not in IDLE_FIELDS)
+    return sum(v for i, v in enumerate(fields[:8]) if i not in NOT_BUSY)
 
 
 def process_cpu_s(proc: subprocess.Popen[bytes] | None) -> float:
-    """User + system CPU seconds of a running monitor: every thread of it and of its
-    descendants (it runs under ``timeout``); 0 without one."""
+    """CPU seconds a running monitor has used: every thread of it and of its descendants
+    (it runs under ``timeout``), from the scheduler's nanosecond clock (``schedstat``; a
+    monitor uses a few ms a second, less than /proc/PID/stat's 10 ms ticks resolve);
+    0 without one."""
     if proc is None:
         return 0.0
-    ticks = 0
+    ns = 0
     for pid in process_tree(proc.pid):
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):  # exited meanwhile
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f:
+                    ns += int(f.read().split()[0])
+    return ns / 1e9
 
 
 def tx_packets(lab: Lab) -> int:
@@ -105,24 +134,19 @@ def tx_packets(lab: Lab) -> int:
     raise LookupError(lab.dev_a)
 
 
-def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
-    argv = {
+def monitor_argv(lab: Lab, name: str, seconds: int) -> list[str] | None:
+    if name in ABLATIONS:
+        return [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), *ABLATIONS[name]]
+    return {
         "none": None,
         "hostmedic": hostmedic_argv(str(HOSTMEDIC), seconds),
         "nethogs": nethogs_argv([lab.dev_a], False, 0, seconds),
         "iftop": iftop_argv(lab.dev_a, seconds),
-        "counter": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds)],
-        "counter-hash": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--hash"],
-        "noop": [sys.executable, str(COUNTER_ONLY), "--seconds", str(seconds), "--noop"],
-        "noop-tp": [
-            sys.executable,
-            str(COUNTER_ONLY),
-            "--seconds",
-            str(seconds),
-            "--noop-tracepoint",
-            "net_dev_start_xmit",
-        ],
     }[name]
+
+
+def start_monitor(lab: Lab, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+    argv = monitor_argv(lab, name, seconds)
     if argv is None:
         return None
     proc = subprocess.Popen(
@@ -146,7 +170,7 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def receiver(lab: Lab, kind: str) -> None:
-    """``remote``: b drops the flood before any socket; ``local``: nothing is dropped."""
+    """``remote``: b drops the flood before any socket; otherwise nothing is dropped."""
     subprocess.run(["ip", "netns", "exec", lab.b, "nft", "delete", "table", "inet", "hm_cost"],
                    capture_output=True, check=False, timeout=10)  # fmt: skip
     if kind == "remote":
@@ -158,7 +182,34 @@ def receiver(lab: Lab, kind: str) -> None:
                        capture_output=True, check=True, timeout=10)  # fmt: skip
 
 
-def one_run(lab: Lab, monitor: str, kind: str, packets: int, rnd: int) -> dict[str, Any]:
+def _now() -> float:
+    return time.monotonic()
+
+
+@contextlib.contextmanager
+def stopped(server: subprocess.Popen[bytes], really: bool) -> Iterator[None]:
+    """The iperf3 server (started by this script, found under its own ``timeout``) stopped
+    for the block when ``really``; continued whatever happens."""
+    pids = []
+    if really:
+        for pid in process_tree(server.pid):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/comm", encoding="ascii") as f:
+                if f.read().strip() == "iperf3":
+                    pids.append(pid)
+        if not pids:
+            raise RuntimeError("the iperf3 server is gone")
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def one_run(lab: Lab, monitor: str, kind: str, window_s: float, rnd: int) -> dict[str, Any]:
+    flood_s = round(RAMP_S + STEADY_S + window_s) + FLOOD_TAIL_S
     server = subprocess.Popen(
         ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
          "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
@@ -168,18 +219,25 @@ def one_run(lab: Lab, monitor: str, kind: str, packets: int, rnd: int) -> dict[s
     try:
         time.sleep(0.5)
         mon = start_monitor(lab, monitor, 60)
-        p0, j0, t0 = tx_packets(lab), busy_jiffies(), time.monotonic()
-        m0 = process_cpu_s(mon)
-        subprocess.run(
+        client = subprocess.Popen(
             ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", "iperf3", "-c", B4, "-p",
-             str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-k", str(packets)],
-            capture_output=True, check=True, timeout=120,
+             str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-t", str(flood_s)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        j1, t1, m1 = busy_jiffies(), time.monotonic(), process_cpu_s(mon)
-        p1 = tx_packets(lab)
+        try:
+            time.sleep(RAMP_S)
+            with stopped(server, kind == "local"):
+                time.sleep(STEADY_S)
+                p0, j0, m0, t0 = tx_packets(lab), busy_jiffies(), process_cpu_s(mon), _now()
+                time.sleep(window_s)
+                p1, j1, m1, t1 = tx_packets(lab), busy_jiffies(), process_cpu_s(mon), _now()
+        finally:
+            _, err = client.communicate(timeout=flood_s + 60)
+        if client.returncode != 0:
+            raise RuntimeError(f"iperf3 client failed: {err.decode(errors='replace').strip()}")
     finally:
         stop(mon)
-        server.wait(timeout=30)
+        server.wait(timeout=60)
     sent = p1 - p0
     busy_s = (j1 - j0) / os.sysconf("SC_CLK_TCK")
     return {
@@ -217,6 +275,10 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "reduction_best": 1 - base_min / min(values),
                 "reduction_median": 1 - base_median / statistics.median(values),
                 "reduction_paired_median": statistics.median(paired),
+                "monitor_process_ns_median": statistics.median(
+                    r["monitor_process_ns_per_packet"] for r in runs
+                    if r["receiver"] == kind and r["monitor"] == m
+                ),
             })  # fmt: skip
     return rows
 
@@ -224,23 +286,24 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> str:
     out = [
         "| receiver | monitor | runs | ns/packet best | median"
-        " | max rate reduction (best) | (median) | (paired median) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | max rate reduction (best) | (median) | (paired median) | monitor process ns/packet |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         cuts = [
             "–" if r["monitor"] == "none" else f"{100 * r[key]:.1f} %"
             for key in ("reduction_best", "reduction_median", "reduction_paired_median")
         ]
+        own = r["monitor_process_ns_median"]
         out.append(f"| {r['receiver']} | {r['monitor']} | {r['runs']} | {r['best_ns']:.0f} | "
-                   f"{r['median_ns']:.0f} | {' | '.join(cuts)} |")  # fmt: skip
+                   f"{r['median_ns']:.0f} | {' | '.join(cuts)} | {own:.1f} |")  # fmt: skip
     return "\n".join(out)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=8)
-    ap.add_argument("--packets", type=int, default=1_000_000, help="datagrams per run")
+    ap.add_argument("--window", type=float, default=3.0, help="seconds measured per run")
     ap.add_argument("--receivers", default=",".join(RECEIVERS))
     ap.add_argument("--monitors", default=",".join(MONITORS))
     ap.add_argument("--out", default=str(RESULTS))
@@ -251,18 +314,23 @@ def main() -> int:
     monitors = [m for m in args.monitors.split(",") if m]
     if "none" not in monitors:
         monitors.insert(0, "none")
+    receivers = [k for k in args.receivers.split(",") if k]
+    unknown = set(monitors) - {*MONITORS, *ABLATIONS} | set(receivers) - set(RECEIVERS)
+    if unknown:
+        print(f"unknown monitor or receiver: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     started = dt.datetime.now(dt.UTC)
     runs = []
     with veth_lab() as lab:
-        for kind in [k for k in args.receivers.split(",") if k]:
+        for kind in receivers:
             receiver(lab, kind)
             for rnd in range(args.rounds):
                 for m in monitors:
-                    run = one_run(lab, m, kind, args.packets, rnd)
+                    run = one_run(lab, m, kind, args.window, rnd)
                     runs.append(run)
                     cost, load = run["ns_per_packet"], run["loadavg"][0]
                     own = run["monitor_process_ns_per_packet"]
-                    line = (f"[{rnd}] {kind:6s} {m:9s} {cost:7.0f} ns/packet, of which the"
+                    line = (f"[{rnd}] {kind:10s} {m:12s} {cost:7.0f} ns/packet, of which the"
                             f" monitor process {own:4.0f} (load {load})")  # fmt: skip
                     print(line, flush=True)
     rows = summarize(runs)
