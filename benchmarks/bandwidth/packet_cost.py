@@ -31,6 +31,11 @@ Receivers:
   that depends on the sender's speed, so the cost per packet moves by ±5 % between runs
   without any monitor: kept to compare with earlier figures, not to resolve a few per cent.
 
+Senders: ``iperf3`` (a connected socket: hostmedic's fast path) or, with ``--sender spray``
+(remote receiver only), ``spray.py``: one unconnected socket ``sendto()`` round-robin to
+64 ports, the outbound-flood pattern, every datagram through the hash map. It is Python,
+so it makes fewer packets a second than iperf3, each costing the machine more.
+
 Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network namespaces
 ``hmB-*`` of its own, lab addresses only, every run bounded (the flood by ``-t``). Usage
 (repository root)::
@@ -38,6 +43,7 @@ Needs root, iperf3, nftables, taskset (util-linux), nethogs and iftop. Network n
     .venv/bin/python benchmarks/bandwidth/packet_cost.py              # 8 rounds, ≈ 12 min
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --rounds 3 --receivers remote
     .venv/bin/python benchmarks/bandwidth/packet_cost.py --monitors hostmedic,counter,noop
+    .venv/bin/python benchmarks/bandwidth/packet_cost.py --sender spray --receivers remote
 
 Ablations (see ``counter_only.py``): ``counter`` / ``counter-hash``, the in-kernel counter
 alone, with and without its fast path for connected sockets; ``noop``, programs that only
@@ -79,6 +85,9 @@ HOSTMEDIC = REPO / ".venv" / "bin" / "hostmedic"
 RESULTS = REPO / "benchmarks" / "results"
 MONITORS = ("none", "hostmedic", "nethogs", "iftop")
 COUNTER_ONLY = HERE / "counter_only.py"
+SPRAY = HERE / "spray.py"
+SENDERS = ("iperf3", "spray")
+SPRAY_PORTS = 64
 # what each ablation passes to counter_only.py
 ABLATIONS = {
     "counter": [],
@@ -176,7 +185,8 @@ def receiver(lab: Lab, kind: str) -> None:
     if kind == "remote":
         rules = (
             "table inet hm_cost {\n chain pre {\n  type filter hook prerouting priority -300;\n"
-            f"  ip length {20 + 8 + PAYLOAD} udp dport {PORT} drop\n }}\n}}\n"
+            f"  ip length {20 + 8 + PAYLOAD} udp dport {PORT}-{PORT + SPRAY_PORTS - 1} drop\n"
+            " }\n}\n"
         )
         subprocess.run(["ip", "netns", "exec", lab.b, "nft", "-f", "-"], input=rules.encode(),
                        capture_output=True, check=True, timeout=10)  # fmt: skip
@@ -187,11 +197,13 @@ def _now() -> float:
 
 
 @contextlib.contextmanager
-def stopped(server: subprocess.Popen[bytes], really: bool) -> Iterator[None]:
+def stopped(server: subprocess.Popen[bytes] | None, really: bool) -> Iterator[None]:
     """The iperf3 server (started by this script, found under its own ``timeout``) stopped
     for the block when ``really``; continued whatever happens."""
     pids = []
     if really:
+        if server is None:
+            raise RuntimeError("no receiver to stop")
         for pid in process_tree(server.pid):
             with contextlib.suppress(OSError), open(f"/proc/{pid}/comm", encoding="ascii") as f:
                 if f.read().strip() == "iperf3":
@@ -208,20 +220,32 @@ def stopped(server: subprocess.Popen[bytes], really: bool) -> Iterator[None]:
                 os.kill(pid, signal.SIGCONT)
 
 
-def one_run(lab: Lab, monitor: str, kind: str, window_s: float, rnd: int) -> dict[str, Any]:
+def flood_argv(sender: str, seconds: int) -> list[str]:
+    """The flood's command, run in namespace a on CPU 0."""
+    if sender == "spray":
+        return [sys.executable, str(SPRAY), B4, "--port", str(PORT), "--ports",
+                str(SPRAY_PORTS), "--seconds", str(seconds), "--payload", str(PAYLOAD)]  # fmt: skip
+    return ["iperf3", "-c", B4, "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0",
+            "-t", str(seconds)]  # fmt: skip
+
+
+def one_run(
+    lab: Lab, monitor: str, kind: str, window_s: float, rnd: int, sender: str = "iperf3"
+) -> dict[str, Any]:
     flood_s = round(RAMP_S + STEADY_S + window_s) + FLOOD_TAIL_S
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
-         "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = None  # the sprayer needs no server: the remote receiver drops its datagrams
+    if sender == "iperf3":
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
+             "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     mon = None
     try:
         time.sleep(0.5)
         mon = start_monitor(lab, monitor, 60)
         client = subprocess.Popen(
-            ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", "iperf3", "-c", B4, "-p",
-             str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-t", str(flood_s)],
+            ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", *flood_argv(sender, flood_s)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         try:
@@ -234,15 +258,17 @@ def one_run(lab: Lab, monitor: str, kind: str, window_s: float, rnd: int) -> dic
         finally:
             _, err = client.communicate(timeout=flood_s + 60)
         if client.returncode != 0:
-            raise RuntimeError(f"iperf3 client failed: {err.decode(errors='replace').strip()}")
+            raise RuntimeError(f"{sender} failed: {err.decode(errors='replace').strip()}")
     finally:
         stop(mon)
-        server.wait(timeout=60)
+        if server is not None:
+            server.wait(timeout=60)
     sent = p1 - p0
     busy_s = (j1 - j0) / os.sysconf("SC_CLK_TCK")
     return {
         "monitor": monitor,
         "receiver": kind,
+        "sender": sender,
         "round": rnd,
         "packets": sent,
         "busy_s": busy_s,
@@ -305,6 +331,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--window", type=float, default=3.0, help="seconds measured per run")
     ap.add_argument("--receivers", default=",".join(RECEIVERS))
+    ap.add_argument("--sender", choices=SENDERS, default="iperf3")
     ap.add_argument("--monitors", default=",".join(MONITORS))
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
@@ -319,6 +346,10 @@ def main() -> int:
     if unknown:
         print(f"unknown monitor or receiver: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
+    if args.sender == "spray" and receivers != ["remote"]:
+        print("--sender spray needs --receivers remote (nothing listens on its ports)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     started = dt.datetime.now(dt.UTC)
     runs = []
     with veth_lab() as lab:
@@ -326,7 +357,7 @@ def main() -> int:
             receiver(lab, kind)
             for rnd in range(args.rounds):
                 for m in monitors:
-                    run = one_run(lab, m, kind, args.window, rnd)
+                    run = one_run(lab, m, kind, args.window, rnd, args.sender)
                     runs.append(run)
                     cost, load = run["ns_per_packet"], run["loadavg"][0]
                     own = run["monitor_process_ns_per_packet"]
