@@ -6,13 +6,15 @@ isolates the part hostmedic's code controls: with ``BPF_ENABLE_STATS`` the kerne
 every run of every program (``run_time_ns`` / ``run_cnt`` in ``bpf_prog_info``), so the
 egress program's nanoseconds per packet are read directly, under the same pinned
 ``iperf3 -u -l 16`` flood as ``packet_cost.py`` (connected UDP socket, remote receiver).
-Variants: hostmedic's counter with the socket-storage fast path for connected sockets and
-without it (every datagram through the hash map), then tiny programs that each make one
-helper call, to show what a call costs. Timing every run adds its own ~60 ns (two clock
-reads), which the ``return 1`` program measures and the "minus" column subtracts. The hook
-machinery around the program (``__cgroup_bpf_run_filter_skb``) is the same for every
-variant and is not in these figures; the share column divides the program's own time by
-the machine's busy time per packet.
+Variants: hostmedic's counter with the slot cache for connected sockets and without it
+(every datagram through the hash map, the socket named by its cookie), the counter under
+``spray.py`` instead (an unconnected socket: the hash map, the socket named by its tag),
+then tiny programs that each make one helper call, to show what a call costs. Timing
+every run adds its own ~60 ns (two clock reads), which the ``return 1`` program measures
+and the "minus" column subtracts. The hook machinery around the program
+(``__cgroup_bpf_run_filter_skb``) is the same for every variant and is not in these
+figures; the share column divides the program's own time by the machine's busy time per
+packet.
 
 Root, iperf3, nftables, taskset. ``hmB-*`` namespaces, lab addresses, bounded runs::
 
@@ -37,7 +39,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from packet_cost import PAYLOAD, PORT, busy_jiffies, receiver, tx_packets  # noqa: E402
+from packet_cost import (  # noqa: E402
+    PAYLOAD,
+    PORT,
+    SPRAY,
+    SPRAY_PORTS,
+    busy_jiffies,
+    receiver,
+    tx_packets,
+)
 from tests.lab.veth import B4, Lab, veth_lab  # noqa: E402
 
 from hostmedic.collectors import bpf  # noqa: E402
@@ -47,6 +57,7 @@ from hostmedic.collectors.cgroupfs import open_cgroup2_root  # noqa: E402
 ENABLE_STATS, STATS_RUN_TIME = 32, 0
 _INFO_SIZE = 208  # through run_time_ns (offset 192) and run_cnt (200)
 SK_FULLSOCK = 95  # a helper hostmedic no longer calls (it costs 17 ns here)
+SPRAYED = "hostmedic, unconnected sprayer"  # the variant flooded by spray.py
 
 
 def _attr(fmt: str, *values: int) -> ctypes.Array[ctypes.c_char]:
@@ -116,24 +127,31 @@ def helper_probes(storage_fd: int) -> dict[str, list[bpf.Insn | bpf.Label]]:
     }
 
 
-def one_run(lab: Lab, attach: AbstractContextManager[int], packets: int) -> dict[str, float]:
-    server = subprocess.Popen(
-        ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
-         "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def one_run(
+    lab: Lab, attach: AbstractContextManager[int], packets: int, spray: bool
+) -> dict[str, float]:
+    """One flood of ``packets`` datagrams: iperf3's connected socket, or ``spray``."""
+    server = None
+    flood = [sys.executable, str(SPRAY), B4, "--port", str(PORT), "--ports", str(SPRAY_PORTS),
+             "--count", str(packets), "--seconds", "60", "--payload", str(PAYLOAD)]  # fmt: skip
+    if not spray:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
+             "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        flood = ["iperf3", "-c", B4, "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0",
+                 "-k", str(packets)]  # fmt: skip
     try:
         with attach as egress:
             time.sleep(0.5)
             (t0, n0), p0, j0 = run_stats(egress), tx_packets(lab), busy_jiffies()
-            subprocess.run(
-                ["ip", "netns", "exec", lab.a, "taskset", "-c", "0", "iperf3", "-c", B4,
-                 "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", "-k", str(packets)],
-                capture_output=True, check=True, timeout=120,
-            )  # fmt: skip
+            subprocess.run(["ip", "netns", "exec", lab.a, "taskset", "-c", "0", *flood],
+                           capture_output=True, check=True, timeout=120)  # fmt: skip
             (t1, n1), p1, j1 = run_stats(egress), tx_packets(lab), busy_jiffies()
     finally:
-        server.wait(timeout=30)
+        if server is not None:
+            server.wait(timeout=30)
     busy_ns = (j1 - j0) / os.sysconf("SC_CLK_TCK") * 1e9
     return {"prog_ns": (t1 - t0) / max(n1 - n0, 1), "busy_ns": busy_ns / max(p1 - p0, 1)}
 
@@ -157,6 +175,7 @@ def main() -> int:
     variants: dict[str, Callable[[], AbstractContextManager[int]]] = {
         "hostmedic, fast path": lambda: counter(True),
         "hostmedic, hash map only": lambda: counter(False),
+        SPRAYED: lambda: counter(True),
         **{name: (lambda body=body: probe(body)) for name, body in probes.items()},
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
@@ -165,7 +184,7 @@ def main() -> int:
             receiver(lab, "remote")
             for rnd in range(args.rounds):
                 for name, attach in variants.items():
-                    r = one_run(lab, attach(), args.packets)
+                    r = one_run(lab, attach(), args.packets, name == SPRAYED)
                     results[name].append(r)
                     print(f"[{rnd}] {name}: program {r['prog_ns']:.1f} ns/packet, "
                           f"machine {r['busy_ns']:.0f} ns/packet", flush=True)  # fmt: skip

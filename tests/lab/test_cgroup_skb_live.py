@@ -28,7 +28,17 @@ from hostmedic.collectors import bpf
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter, netns_cookie
 from hostmedic.collectors.datagram_programs import KEY, SLOT, SLOT_BITS
 from hostmedic.errors import FactUnavailable
-from tests.lab.veth import A4, A6, B4, B6, Lab, send_mix, udp_sockets, veth_lab
+from tests.lab.veth import (
+    A4,
+    A6,
+    B4,
+    B6,
+    Lab,
+    send_mix,
+    socket_cookie,
+    udp_sockets,
+    veth_lab,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -346,6 +356,12 @@ def test_connected_udp_sockets_are_exact_on_and_off_the_fast_path(
         time.sleep(0.05)
         flows += [f for f in counter.read() if f.netns_cookie in (ns_a, ns_b)]
         port_a4, port_b4, port_o = a4.getsockname()[1], b4.getsockname()[1], other.getsockname()[1]
+        cookie_a4, cookie_b4 = socket_cookie(a4), socket_cookie(b4)
+    # the slot's flush and the hash map name a socket alike: by the cookie, in the value
+    assert {f.socket_cookie for f in flows if f.netns_cookie == ns_a and f.family == 2} == {
+        cookie_a4
+    }
+    assert {f.socket_cookie for f in flows if f.local_port == port_b4} == {cookie_b4}
     out_a4 = [
         f for f in flows if f.netns_cookie == ns_a and f.outgoing and f.remote_port == port_b4
     ]

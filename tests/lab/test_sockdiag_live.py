@@ -31,23 +31,19 @@ from hostmedic.collectors.sockdiag import (
     open_sockdiag_in_netns,
 )
 from hostmedic.errors import FactUnavailable
+from tests.lab.veth import socket_cookie
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(os.geteuid() != 0, reason="lab tests need root (netns, setns)"),
 ]
 
-SO_COOKIE = getattr(socket, "SO_COOKIE", 57)
 TCP, UDP = socket.IPPROTO_TCP, socket.IPPROTO_UDP
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def cookie(sock: socket.socket) -> int:
-    return struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8))[0]
-
-
 def find(records: list[SocketRecord], sock: socket.socket) -> SocketRecord | None:
-    want = cookie(sock)
+    want = socket_cookie(sock)
     return next((r for r in records if r.cookie == want), None)
 
 
@@ -147,7 +143,7 @@ def test_destroy_listener_reports_short_lived_connection() -> None:
     n_up, n_down = 4_000, 1_500
     with DestroyListener() as events:
         listener, client, server = connected_pair(socket.AF_INET)
-        cookies = {cookie(client): "client", cookie(server): "server"}
+        cookies = {socket_cookie(client): "client", socket_cookie(server): "server"}
         with SockDiag() as diag:
             live_inode = find(diag.dump(TCP, socket.AF_INET), client)
         transfer(client, server, n_up)
@@ -200,7 +196,7 @@ def test_destroy_listener_counts_overflows_and_keeps_going() -> None:
                 quiet_since = time.monotonic()
             time.sleep(0.02)
         probe_listener, probe, peer = connected_pair(socket.AF_INET)
-        want = cookie(probe)
+        want = socket_cookie(probe)
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         for s in (probe, peer, probe_listener):
             s.close()
@@ -221,14 +217,14 @@ def test_netns_dump_sees_only_its_namespace(netns: str) -> None:
         with open_sockdiag_in_netns(netns) as diag:
             assert os.readlink("/proc/thread-self/ns/net") == before
             records = diag.dump(TCP, socket.AF_INET)
-        assert [r.cookie for r in records] == [cookie(inside)]
+        assert [r.cookie for r in records] == [socket_cookie(inside)]
         assert records[0].state == 10
         with SockDiag() as host:
             assert find(host.dump(TCP, socket.AF_INET), inside) is None
         with DestroyListener() as host_events:
             ns_events = open_destroy_listener_in_netns(netns)
             try:
-                want = cookie(inside)
+                want = socket_cookie(inside)
                 inside.close()
                 assert wait_for(lambda: any(r.cookie == want for r in ns_events.drain()))
                 time.sleep(0.2)  # give a (wrong) host-side event the same chance to arrive
@@ -286,7 +282,7 @@ def test_unprivileged_user_can_dump_and_listen(tmp_path: Path) -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    want = cookie(listener)
+    want = socket_cookie(listener)
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     probe = subprocess.Popen(
         [*drop, sys.executable, "-c", UNPRIVILEGED_PROBE, str(want)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import struct
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -107,3 +108,11 @@ def send_mix(
     sh("ip", "netns", "exec", lab.a, "ping", "-c", "5", "-i", "0.05", "-W", "2", B4)
     for family, host in ((socket.AF_INET, B4), (socket.AF_INET6, B6)):
         bulk_tcp(lab, family, host)
+
+
+SO_COOKIE = getattr(socket, "SO_COOKIE", 57)
+
+
+def socket_cookie(sock: socket.socket) -> int:
+    """The kernel's cookie of ``sock`` (SO_COOKIE): what sock_diag and eBPF name it by."""
+    return int(struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8))[0])

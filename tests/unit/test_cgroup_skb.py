@@ -132,13 +132,15 @@ def _key(
         return socket.inet_pton(family, ip).ljust(16, b"\0")
 
     return KEY.pack(
-        99, raw(local), raw(remote), lport.to_bytes(2, "big"), (53).to_bytes(2, "big"),
+        0x51E0, raw(local), raw(remote), lport.to_bytes(2, "big"), (53).to_bytes(2, "big"),
         family, proto, out, kind,
     )  # fmt: skip
 
 
 def test_entries_decode_udp_and_icmp_echo() -> None:
-    value = VALUE.pack(3 * 76, 3, 5, 4242, 4)
+    """The key names the socket by its tag (an address: never reported); the cookie that
+    names it to user space is in the value."""
+    value = VALUE.pack(3 * 76, 3, 5, 4242, 4, 99)
     udp = parse_entry(_key(socket.AF_INET, 17, 1, 0, 40000, "198.18.1.1", "198.18.1.2"), value)
     assert (udp.local_ip, udp.local_port, udp.remote_ip, udp.remote_port) == (
         "198.18.1.1", 40000, "198.18.1.2", 53,
@@ -155,9 +157,9 @@ def test_entries_decode_udp_and_icmp_echo() -> None:
     assert other.icmp_echo_id is None and other.remote_ip == "::"
 
 
-def test_tcp_entries_carry_option_bytes_under_the_cookie_alone() -> None:
-    key = KEY.pack(99, bytes(16), bytes(16), bytes(2), bytes(2), socket.AF_INET, 6, 0, 0)
-    sack = parse_entry(key, VALUE.pack(3 * 12, 3, 5, 0, 4))
+def test_tcp_entries_carry_option_bytes_under_the_socket_alone() -> None:
+    key = KEY.pack(0x51E0, bytes(16), bytes(16), bytes(2), bytes(2), socket.AF_INET, 6, 0, 0)
+    sack = parse_entry(key, VALUE.pack(3 * 12, 3, 5, 0, 4, 99))
     assert (sack.protocol, sack.socket_cookie, sack.outgoing) == (6, 99, False)
     assert (sack.packets, sack.ip_bytes, sack.icmp_type) == (3, 36, None)
 
@@ -172,7 +174,7 @@ def test_an_unknown_family_is_a_parse_error() -> None:
     bad = bytearray(_key(socket.AF_INET, 17, 1, 0, 1, "198.18.1.1", "198.18.1.2"))
     bad[44] = 99
     with pytest.raises(ParseError, match="family"):
-        parse_entry(bytes(bad), VALUE.pack(0, 0, 0, 0, 0))
+        parse_entry(bytes(bad), VALUE.pack(0, 0, 0, 0, 0, 0))
 
 
 def test_cgroup2_root_on_a_hybrid_host() -> None:

@@ -72,10 +72,10 @@ def parse_entry(key: bytes, value: bytes) -> SkbFlow:
         raise ParseError(
             f"counter entry of {len(key)}+{len(value)} bytes, expected {KEY.size}+{VALUE.size}"
         )
-    cookie, local, remote, lport, rport, family, proto, out, kind = KEY.unpack(key)
+    _socket, local, remote, lport, rport, family, proto, out, kind = KEY.unpack(key)
     if family not in (socket.AF_INET, socket.AF_INET6):
         raise ParseError(f"counter entry with address family {family}")
-    ip_bytes, packets, netns, tgid, ifindex = VALUE.unpack(value)
+    ip_bytes, packets, netns, tgid, ifindex, cookie = VALUE.unpack(value)
     icmp = proto in ECHO_TYPES
     echo = icmp and kind in ECHO_TYPES[proto]
     return SkbFlow(

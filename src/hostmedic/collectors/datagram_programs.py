@@ -7,15 +7,18 @@
   reads the IP and transport headers by direct packet access and adds the IP-level bytes
   and the packet count to an LRU hash keyed by::
 
-      socket cookie | local address | remote address | local port | remote port |
+      socket | local address | remote address | local port | remote port |
       family | protocol | outgoing | ICMP type
 
-  (ICMP echo messages carry their echo id as the local port.) ``skb->len`` at these hooks
-  is the IP datagram's length; a GSO/GRO super-packet counts its segments, each with its
-  own IP and UDP header. When an entry is created (once per flow per read, off the
-  per-packet path) the namespace (netns cookie), the interface and, on egress, the sending
-  thread group id are stored beside the counters: a socket that is born and closed between
-  two reads still names its process. Every byte of key costs hashing time on every packet.
+  (ICMP echo messages carry their echo id as the local port.) The socket is named by its
+  *tag* (its address relative to the slot map's, see the fast path: free to compute), or
+  by its cookie where there is no slot map. ``skb->len`` at these hooks is the IP
+  datagram's length; a GSO/GRO super-packet counts its segments, each with its own IP and
+  UDP header. When an entry is created (once per flow per read, off the per-packet path)
+  the namespace (netns cookie), the interface, the socket cookie and, on egress, the
+  sending thread group id are stored beside the counters: a socket that is born and
+  closed between two reads still names its process. Every byte of key costs hashing time
+  on every packet, and every helper call ~20 ns: the hash path calls one (the lookup).
 * The fast path, inside ``build_program``: a datagram of a *connected* UDP socket to or
   from its own peer goes to the socket's slot in a direct-mapped cache (an ``ARRAY`` map
   of 2**:data:`SLOT_BITS` :data:`SLOT` entries, indexed by a hash of the socket's address):
@@ -66,26 +69,32 @@ from hostmedic.collectors.bpf import (
     X,
 )
 
-# Key (48 bytes) and value (32 bytes) of the counters map. Ports and echo ids are in
-# network byte order; an IPv4 address fills the first 4 bytes of its 16-byte field.
+# Key (48 bytes) and value (40 bytes) of the counters map. Ports and echo ids are in
+# network byte order; an IPv4 address fills the first 4 bytes of its 16-byte field. The
+# key's first field names the socket (its tag, or its cookie without a slot map); the
+# value: bytes, packets, netns cookie, sender, interface, socket cookie.
 KEY = struct.Struct("=Q16s16s2s2sBBBB")
-VALUE = struct.Struct("=QQQII")
-_K_COOKIE, _K_LOCAL, _K_REMOTE, _K_LPORT, _K_RPORT = 0, 8, 24, 40, 42
+VALUE = struct.Struct("=QQQIIQ")
+_K_SOCKET, _K_LOCAL, _K_REMOTE, _K_LPORT, _K_RPORT = 0, 8, 24, 40, 42
 _K_FAMILY, _K_PROTO, _K_OUT, _K_TYPE = 44, 45, 46, 47
 # A slot of the connected sockets' cache (the fast path): the owning socket's tag, then
 # cumulative-since-flush bytes and packets out, then in; the socket's counters-map key
-# (direction byte 0); the namespace, the first sender and the interface, as the counters
-# map stores them. An ARRAY map of SLOTS of them, direct-mapped by a hash of the tag.
-SLOT = struct.Struct("=QQQQQ48sQII")
-_S_TAG, _S_TX, _S_RX, _S_KEY, _S_NETNS, _S_TGID, _S_IFINDEX = 0, 8, 24, 40, 88, 96, 100
+# (direction byte 0); the namespace, the first sender, the interface and the socket
+# cookie, as the counters map stores them. An ARRAY map of SLOTS of them, direct-mapped
+# by a hash of the tag.
+SLOT = struct.Struct("=QQQQQ48sQIIQ")
+_S_TAG, _S_TX, _S_RX, _S_KEY, _S_NETNS, _S_TGID, _S_IFINDEX, _S_COOKIE = (
+    0, 8, 24, 40, 88, 96, 100, 104,
+)  # fmt: skip
 SLOT_BITS = 13  # 8,192 slots (852 KiB): more connected sockets than most servers hold
 # A slot's tag: 0 free, 1 being filled or flushed, else its socket's address minus the
 # slot map's (both are kernel objects, at least 8-byte aligned: never 0 or 1).
 _FREE, _BUSY = 0, 1
 _GOLDEN = 0x9E3779B97F4A7C15  # multiplicative hashing: the top bits mix every bit
-# Stack frame: the key at -48, the counters value at -80, a slot index at -88, a tag at -96.
+# Stack frame: the key at -48, the counters value at -88, a slot index at -96, a tag at -104.
 _KEY = -KEY.size
 _VAL = _KEY - VALUE.size
+_V_NETNS, _V_TGID, _V_IFINDEX, _V_COOKIE = 16, 24, 28, 32  # in VALUE
 _IDX = _VAL - 8
 _TAG = _IDX - 8
 # struct __sk_buff offsets (uapi, stable).
@@ -246,7 +255,9 @@ def _fast_path(slots_fd: int, bits: int, outgoing: bool) -> list[Insn | Label]:
         *[bpf.st_imm(8, R8, off, 0) for off in range(_S_TX, _S_KEY, 8)],
         bpf.mov_reg(R1, R6),
         bpf.call(bpf.FN_GET_SOCKET_COOKIE),
-        bpf.stx(8, FP, _KEY + _K_COOKIE, R0),
+        bpf.stx(8, R8, _S_COOKIE, R0),
+        bpf.ldx(8, R2, FP, _TAG),
+        bpf.stx(8, FP, _KEY + _K_SOCKET, R2),
         bpf.st_imm(1, FP, _KEY + _K_OUT, 0),
         *_copy_key(FP, _KEY, R8, _S_KEY),
         bpf.st_imm(1, FP, _KEY + _K_OUT, int(outgoing)),
@@ -261,6 +272,26 @@ def _fast_path(slots_fd: int, bits: int, outgoing: bool) -> list[Insn | Label]:
         bpf.atomic_xchg(8, R8, _S_TAG, R2),
         bpf.mov_reg(R0, R8),
         bpf.ja("stored"),
+    ]
+
+
+def _socket_name(slots_fd: int) -> list[Insn | Label]:
+    """The key's first field for the hash path: the socket's tag where there is a slot
+    map (no helper call: the same name the slot cache's flush writes, so a socket's
+    datagrams add up in one entry whichever path they took), else its cookie. Expects
+    r6 = skb; clobbers r0-r2 and r8."""
+    if slots_fd < 0:
+        return [
+            bpf.mov_reg(R1, R6),
+            bpf.call(bpf.FN_GET_SOCKET_COOKIE),
+            bpf.stx(8, FP, _KEY + _K_SOCKET, R0),
+        ]
+    return [
+        bpf.ldx(8, R2, R6, _SKB_SK),
+        bpf.jmp_imm(JEQ, R2, 0, "named"),  # no socket: the name stays 0
+        *_tag(slots_fd, R2),
+        bpf.stx(8, FP, _KEY + _K_SOCKET, R8),
+        Label("named"),
     ]
 
 
@@ -280,11 +311,13 @@ def _flush(counters_fd: int, *, closing: bool) -> list[Insn | Label]:
     the closing process."""
     fill = [
         bpf.ldx(8, R2, R6, _S_NETNS),
-        bpf.stx(8, FP, _VAL + 16, R2),
+        bpf.stx(8, FP, _VAL + _V_NETNS, R2),
         *(_sender(True) if closing else [bpf.ldx(4, R0, R6, _S_TGID)]),
-        bpf.stx(4, FP, _VAL + 24, R0),
+        bpf.stx(4, FP, _VAL + _V_TGID, R0),
         bpf.ldx(4, R2, R6, _S_IFINDEX),
-        bpf.stx(4, FP, _VAL + 28, R2),
+        bpf.stx(4, FP, _VAL + _V_IFINDEX, R2),
+        bpf.ldx(8, R2, R6, _S_COOKIE),
+        bpf.stx(8, FP, _VAL + _V_COOKIE, R2),
     ]
     prog: list[Insn | Label] = [bpf.mov_imm(R8, 0), *_copy_key(R6, _S_KEY, FP, _KEY)]
     for direction, at in (("tx", _S_TX), ("rx", _S_RX)):
@@ -491,22 +524,24 @@ def build_program(
         bpf.st_imm(1, FP, k + _K_OUT, int(outgoing)),
         *(_fast_path(slots_fd, slot_bits, outgoing) if slots_fd >= 0 else []),
         Label("slow"),
-        bpf.mov_reg(R1, R6),
-        bpf.call(bpf.FN_GET_SOCKET_COOKIE),
-        bpf.stx(8, FP, k + _K_COOKIE, R0),
-        # A new entry (once per flow per read): the namespace, the sender and the interface
-        # go into the value, off the per-packet path (a socket never changes namespace).
+        *_socket_name(slots_fd),
+        # A new entry (once per flow per read): the namespace, the sender, the interface
+        # and the cookie go into the value, off the per-packet path (a socket never
+        # changes namespace).
         *_count(
             counters_fd,
             "",
             [
                 bpf.mov_reg(R1, R6),
                 bpf.call(bpf.FN_GET_NETNS_COOKIE),
-                bpf.stx(8, FP, _VAL + 16, R0),
+                bpf.stx(8, FP, _VAL + _V_NETNS, R0),
                 *_sender(outgoing),
-                bpf.stx(4, FP, _VAL + 24, R0),
+                bpf.stx(4, FP, _VAL + _V_TGID, R0),
                 bpf.ldx(4, R2, R6, _SKB_IFINDEX),
-                bpf.stx(4, FP, _VAL + 28, R2),
+                bpf.stx(4, FP, _VAL + _V_IFINDEX, R2),
+                bpf.mov_reg(R1, R6),
+                bpf.call(bpf.FN_GET_SOCKET_COOKIE),
+                bpf.stx(8, FP, _VAL + _V_COOKIE, R0),
             ],
             "out",
         ),
