@@ -86,7 +86,7 @@ SLOT = struct.Struct("=QQQQQ48sQIIQ")
 _S_TAG, _S_TX, _S_RX, _S_KEY, _S_NETNS, _S_TGID, _S_IFINDEX, _S_COOKIE = (
     0, 8, 24, 40, 88, 96, 100, 104,
 )  # fmt: skip
-SLOT_BITS = 13  # 8,192 slots (852 KiB): more connected sockets than most servers hold
+SLOT_BITS = 13  # 8,192 slots (896 KiB): more connected sockets than most servers hold
 # A slot's tag: 0 free, 1 being filled or flushed, else its socket's address minus the
 # slot map's (both are kernel objects, at least 8-byte aligned: never 0 or 1).
 _FREE, _BUSY = 0, 1
