@@ -192,10 +192,6 @@ def receiver(lab: Lab, kind: str) -> None:
                        capture_output=True, check=True, timeout=10)  # fmt: skip
 
 
-def _now() -> float:
-    return time.monotonic()
-
-
 @contextlib.contextmanager
 def stopped(server: subprocess.Popen[bytes] | None, really: bool) -> Iterator[None]:
     """The iperf3 server (started by this script, found under its own ``timeout``) stopped
@@ -220,26 +216,40 @@ def stopped(server: subprocess.Popen[bytes] | None, really: bool) -> Iterator[No
                 os.kill(pid, signal.SIGCONT)
 
 
-def flood_argv(sender: str, seconds: int) -> list[str]:
-    """The flood's command, run in namespace a on CPU 0."""
+def flood_argv(sender: str, seconds: int, packets: int | None = None) -> list[str]:
+    """The flood's command, run in namespace a on CPU 0: ``seconds`` long, or ``packets``
+    datagrams (then ``seconds`` only bounds the sprayer)."""
     if sender == "spray":
+        count = ["--count", str(packets)] if packets else []
         return [sys.executable, str(SPRAY), B4, "--port", str(PORT), "--ports",
-                str(SPRAY_PORTS), "--seconds", str(seconds), "--payload", str(PAYLOAD)]  # fmt: skip
-    return ["iperf3", "-c", B4, "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0",
-            "-t", str(seconds)]  # fmt: skip
+                str(SPRAY_PORTS), "--seconds", str(seconds), "--payload", str(PAYLOAD),
+                *count]  # fmt: skip
+    bound = ["-k", str(packets)] if packets else ["-t", str(seconds)]
+    return ["iperf3", "-c", B4, "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0", *bound]
+
+
+def start_server(lab: Lab, sender: str) -> subprocess.Popen[bytes] | None:
+    """iperf3's server on CPU 1 of namespace b, for one client; none for the sprayer (the
+    remote receiver drops its datagrams before any socket)."""
+    if sender == "spray":
+        return None
+    return subprocess.Popen(
+        ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
+         "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def snapshot(lab: Lab, mon: subprocess.Popen[bytes] | None) -> tuple[int, int, float, float]:
+    """Packets sent, busy jiffies, the monitor's CPU seconds, the time: one window end."""
+    return tx_packets(lab), busy_jiffies(), process_cpu_s(mon), time.monotonic()
 
 
 def one_run(
     lab: Lab, monitor: str, kind: str, window_s: float, rnd: int, sender: str = "iperf3"
 ) -> dict[str, Any]:
     flood_s = round(RAMP_S + STEADY_S + window_s) + FLOOD_TAIL_S
-    server = None  # the sprayer needs no server: the remote receiver drops its datagrams
-    if sender == "iperf3":
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
-             "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    server = start_server(lab, sender)
     mon = None
     try:
         time.sleep(0.5)
@@ -252,9 +262,9 @@ def one_run(
             time.sleep(RAMP_S)
             with stopped(server, kind == "local"):
                 time.sleep(STEADY_S)
-                p0, j0, m0, t0 = tx_packets(lab), busy_jiffies(), process_cpu_s(mon), _now()
+                p0, j0, m0, t0 = snapshot(lab, mon)
                 time.sleep(window_s)
-                p1, j1, m1, t1 = tx_packets(lab), busy_jiffies(), process_cpu_s(mon), _now()
+                p1, j1, m1, t1 = snapshot(lab, mon)
         finally:
             _, err = client.communicate(timeout=flood_s + 60)
         if client.returncode != 0:

@@ -40,15 +40,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from packet_cost import (  # noqa: E402
-    PAYLOAD,
-    PORT,
-    SPRAY,
-    SPRAY_PORTS,
     busy_jiffies,
+    flood_argv,
     receiver,
+    start_server,
     tx_packets,
 )
-from tests.lab.veth import B4, Lab, veth_lab  # noqa: E402
+from tests.lab.veth import Lab, veth_lab  # noqa: E402
 
 from hostmedic.collectors import bpf  # noqa: E402
 from hostmedic.collectors.cgroup_skb import CgroupSkbCounter  # noqa: E402
@@ -131,17 +129,9 @@ def one_run(
     lab: Lab, attach: AbstractContextManager[int], packets: int, spray: bool
 ) -> dict[str, float]:
     """One flood of ``packets`` datagrams: iperf3's connected socket, or ``spray``."""
-    server = None
-    flood = [sys.executable, str(SPRAY), B4, "--port", str(PORT), "--ports", str(SPRAY_PORTS),
-             "--count", str(packets), "--seconds", "60", "--payload", str(PAYLOAD)]  # fmt: skip
-    if not spray:
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", lab.b, "taskset", "-c", "1", "timeout", "120",
-             "iperf3", "-s", "-1", "-B", B4, "-p", str(PORT)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        flood = ["iperf3", "-c", B4, "-p", str(PORT), "-u", "-l", str(PAYLOAD), "-b", "0",
-                 "-k", str(packets)]  # fmt: skip
+    sender = "spray" if spray else "iperf3"
+    server = start_server(lab, sender)
+    flood = flood_argv(sender, 60, packets)
     try:
         with attach as egress:
             time.sleep(0.5)

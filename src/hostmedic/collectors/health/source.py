@@ -250,7 +250,7 @@ class HealthCollection:
             raise self._ping
         result = self._ping.result()
         return PingFacts(
-            **{f.name: getattr(result, f.name) for f in dataclasses.fields(result)},
+            **dataclasses.asdict(result),
             gateway=self._ping.gateway,
             interface=self._ping.interface,
             command=" ".join(self._ping.argv),
